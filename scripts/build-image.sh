@@ -27,6 +27,11 @@ if docker image inspect "$image" >/dev/null 2>&1; then
   exit 0
 fi
 
+if ! command -v debootstrap >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "build-image: installing debootstrap from the distribution"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+fi
 for tool in debootstrap docker; do
   command -v "$tool" >/dev/null || { echo "build-image: '$tool' is missing (apt-get install $tool)" >&2; exit 1; }
 done

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The local lab: a 3-node swarm (oracle, starlord, thanos) in systemd containers,
+# built by the real site.yml against inventories/lab.
+#
+#   scripts/lab.sh up        build images if needed, start the containers, run site.yml, print a summary
+#   scripts/lab.sh summary   print the per-node summary again
+#   scripts/lab.sh destroy   remove the containers and the network (keeps images)
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+export ORCAQUEEN_LAB_DIR="${ORCAQUEEN_LAB_DIR:-$top/.lab}"
+export ANSIBLE_CONFIG="$top/ansible.cfg"
+venv="${VENV:-$top/.venv}"
+network=orcaqueen-lab
+nodes=(oracle starlord thanos)
+image=orcaqueen/debian12:latest
+
+container_args=(
+  --detach --network "$network"
+  --cap-add SYS_ADMIN --cap-add NET_ADMIN --security-opt seccomp=unconfined
+  --cgroupns host --volume /sys/fs/cgroup:/sys/fs/cgroup:rw
+  --tmpfs /run --tmpfs /run/lock --tmpfs /tmp
+)
+
+start_containers() {
+  docker network inspect "$network" >/dev/null 2>&1 || docker network create "$network" >/dev/null
+  for node in "${nodes[@]}"; do
+    name="orcaqueen-lab-$node"
+    if [ "$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" = true ]; then
+      continue
+    fi
+    docker rm -f "$name" >/dev/null 2>&1 || true
+    docker run "${container_args[@]}" --hostname "$node" --name "$name" "$image" /lib/systemd/systemd >/dev/null
+  done
+  for node in "${nodes[@]}"; do
+    for _ in $(seq 1 30); do
+      state=$(docker exec "orcaqueen-lab-$node" systemctl is-system-running 2>/dev/null || true)
+      case "$state" in running|degraded) break ;; esac
+      sleep 1
+    done
+  done
+}
+
+admin_key() {
+  install -d -m 0700 "$ORCAQUEEN_LAB_DIR"
+  [ -f "$ORCAQUEEN_LAB_DIR/admin_ed25519" ] ||
+    ssh-keygen -q -t ed25519 -N '' -C orcaqueen-lab-admin -f "$ORCAQUEEN_LAB_DIR/admin_ed25519"
+}
+
+summary() {
+  "$venv/bin/ansible-playbook" -i inventories/lab tests/lab/summary.yml
+}
+
+case "${1:-up}" in
+  up)
+    scripts/ensure-docker.sh
+    scripts/build-image.sh debian12
+    admin_key
+    start_containers
+    start=$(date +%s)
+    "$venv/bin/ansible-playbook" -i inventories/lab site.yml
+    echo "lab: site.yml converged in $(( $(date +%s) - start )) s"
+    summary
+    ;;
+  converge)
+    "$venv/bin/ansible-playbook" -i inventories/lab site.yml "${@:2}"
+    ;;
+  summary)
+    summary
+    ;;
+  destroy)
+    for node in "${nodes[@]}"; do docker rm -f "orcaqueen-lab-$node" >/dev/null 2>&1 || true; done
+    docker network rm "$network" >/dev/null 2>&1 || true
+    echo "lab: removed"
+    ;;
+  *)
+    echo "usage: $0 up|converge|summary|destroy" >&2
+    exit 2
+    ;;
+esac
