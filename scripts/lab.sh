@@ -3,6 +3,8 @@
 # built by the real site.yml against inventories/lab.
 #
 #   scripts/lab.sh up        build images if needed, start the containers, run site.yml, print a summary
+#   scripts/lab.sh start     only start the containers (and make the admin key)
+#   scripts/lab.sh converge  run site.yml against the running lab (extra args go to ansible-playbook)
 #   scripts/lab.sh summary   print the per-node summary again
 #   scripts/lab.sh destroy   remove the containers and the network (keeps images)
 set -euo pipefail
@@ -63,6 +65,12 @@ case "${1:-up}" in
     echo "lab: site.yml converged in $(( $(date +%s) - start )) s"
     summary
     ;;
+  start)
+    scripts/ensure-docker.sh
+    scripts/build-image.sh debian12
+    admin_key
+    start_containers
+    ;;
   converge)
     "$venv/bin/ansible-playbook" -i inventories/lab site.yml "${@:2}"
     ;;
@@ -75,7 +83,7 @@ case "${1:-up}" in
     echo "lab: removed"
     ;;
   *)
-    echo "usage: $0 up|converge|summary|destroy" >&2
+    echo "usage: $0 up|start|converge|summary|destroy" >&2
     exit 2
     ;;
 esac

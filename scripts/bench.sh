@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# `make bench`: performance figures from one run on this machine (not a timed test).
+#   1. lab first converge wall time (fresh containers)
+#   2. idempotent re-run wall time and its changed count (target: changed=0, < 25% of 1.)
+#   3. hardening role wall time on one fresh container (site.yml --tags hardening)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+venv="${VENV:-$top/.venv}"
+export PATH="$venv/bin:$PATH" ANSIBLE_CONFIG="$top/ansible.cfg" ANSIBLE_NOCOLOR=1
+export ORCAQUEEN_LAB_DIR="${ORCAQUEEN_LAB_DIR:-$top/.lab}"
+log=$(mktemp -d /tmp/orcaqueen-bench.XXXXXX)
+
+changed_total() { awk '/ changed=/ { for (i = 1; i <= NF; i++) if ($i ~ /^changed=/) { split($i, a, "="); s += a[2] } } END { print s + 0 }' "$1"; }
+timed() { local start; start=$(date +%s.%N); "$@"; echo "$(date +%s.%N) - $start" | bc; }
+
+scripts/lab.sh destroy >/dev/null
+scripts/lab.sh start
+
+first=$(timed scripts/lab.sh converge >"$log/first.log" 2>&1) || { tail -40 "$log/first.log"; exit 1; }
+second=$(timed scripts/lab.sh converge >"$log/second.log" 2>&1) || { tail -40 "$log/second.log"; exit 1; }
+changed=$(changed_total "$log/second.log")
+
+# The hardening role alone, on one fresh container.
+name=orcaqueen-bench-hardening
+docker rm -f "$name" >/dev/null 2>&1 || true
+docker run --detach --network orcaqueen-lab --hostname bench --name "$name" \
+  --cap-add SYS_ADMIN --cap-add NET_ADMIN --security-opt seccomp=unconfined --cgroupns host \
+  --volume /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
+  orcaqueen/debian12:latest /lib/systemd/systemd >/dev/null
+cat >"$log/bench-inventory.yml" <<INV
+swarm:
+  vars:
+    ansible_connection: community.docker.docker
+    ansible_host: $name
+    ansible_user: root
+    common_admin_ssh_public_keys: ["$(cat "$ORCAQUEEN_LAB_DIR/admin_ed25519.pub")"]
+  children:
+    orchestrator: {hosts: {bench: }}
+    inference: {hosts: {bench: }}
+    worker: {hosts: {bench: }}
+INV
+sleep 2
+hardening=$(timed ansible-playbook -i "$log/bench-inventory.yml" site.yml --tags hardening >"$log/hardening.log" 2>&1) ||
+  { tail -40 "$log/hardening.log"; docker rm -f "$name" >/dev/null; exit 1; }
+docker rm -f "$name" >/dev/null
+
+ratio=$(echo "scale=1; 100 * $second / $first" | bc)
+printf '\n%-48s %10s\n' "benchmark (this machine: $(nproc) cores)" "figure"
+printf '%-48s %9.1fs\n' "lab first converge (3 nodes, site.yml)" "$first"
+printf '%-48s %9.1fs\n' "lab idempotent re-run" "$second"
+printf '%-48s %10s\n' "re-run changed count (target 0)" "$changed"
+printf '%-48s %9s%%\n' "re-run / first converge (target < 25%)" "$ratio"
+printf '%-48s %9.1fs\n' "hardening role on one fresh container" "$hardening"
+echo "logs: $log"
