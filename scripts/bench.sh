@@ -23,11 +23,7 @@ changed=$(changed_total "$log/second.log")
 
 # The hardening role alone, on one fresh container.
 name=orcaqueen-bench-hardening
-docker rm -f "$name" >/dev/null 2>&1 || true
-docker run --detach --network orcaqueen-lab --hostname bench --name "$name" \
-  --cap-add SYS_ADMIN --cap-add NET_ADMIN --security-opt seccomp=unconfined --cgroupns host \
-  --volume /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
-  orcaqueen/debian12:latest /lib/systemd/systemd >/dev/null
+scripts/run-node.sh "$name" bench orcaqueen-lab
 cat >"$log/bench-inventory.yml" <<INV
 swarm:
   vars:
@@ -40,7 +36,6 @@ swarm:
     inference: {hosts: {bench: }}
     worker: {hosts: {bench: }}
 INV
-sleep 2
 hardening=$(timed ansible-playbook -i "$log/bench-inventory.yml" site.yml --tags hardening >"$log/hardening.log" 2>&1) ||
   { tail -40 "$log/hardening.log"; docker rm -f "$name" >/dev/null; exit 1; }
 docker rm -f "$name" >/dev/null

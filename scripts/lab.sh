@@ -18,29 +18,11 @@ network=orcaqueen-lab
 nodes=(oracle starlord thanos)
 image=orcaqueen/debian12:latest
 
-container_args=(
-  --detach --network "$network"
-  --cap-add SYS_ADMIN --cap-add NET_ADMIN --security-opt seccomp=unconfined
-  --cgroupns host --volume /sys/fs/cgroup:/sys/fs/cgroup:rw
-  --tmpfs /run --tmpfs /run/lock --tmpfs /tmp
-)
-
 start_containers() {
-  docker network inspect "$network" >/dev/null 2>&1 || docker network create "$network" >/dev/null
   for node in "${nodes[@]}"; do
     name="orcaqueen-lab-$node"
-    if [ "$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" = true ]; then
-      continue
-    fi
-    docker rm -f "$name" >/dev/null 2>&1 || true
-    docker run "${container_args[@]}" --hostname "$node" --name "$name" "$image" /lib/systemd/systemd >/dev/null
-  done
-  for node in "${nodes[@]}"; do
-    for _ in $(seq 1 30); do
-      state=$(docker exec "orcaqueen-lab-$node" systemctl is-system-running 2>/dev/null || true)
-      case "$state" in running|degraded) break ;; esac
-      sleep 1
-    done
+    [ "$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" = true ] && continue
+    scripts/run-node.sh "$name" "$node" "$network" "$image"
   done
 }
 

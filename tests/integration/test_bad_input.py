@@ -22,15 +22,6 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("ORCAQUEEN_TEST_IMAGE", "orcaqueen/debian12:latest")
-CONTAINER_ARGS = [
-    "--detach",
-    "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
-    "--security-opt", "seccomp=unconfined",
-    "--cgroupns", "host", "--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-    "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
-]
-
-
 def _docker(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
 
@@ -42,7 +33,8 @@ def container() -> Iterator[str]:
     if _docker("image", "inspect", IMAGE).returncode != 0:
         pytest.fail(f"image {IMAGE} missing: run scripts/build-image.sh debian12 (make test does)")
     name = f"orcaqueen-badinput-{uuid.uuid4().hex[:8]}"
-    started = _docker("run", *CONTAINER_ARGS, "--hostname", "badinput", "--name", name, IMAGE, "/lib/systemd/systemd")
+    started = subprocess.run([str(REPO / "scripts/run-node.sh"), name, "badinput", "orcaqueen-badinput", IMAGE],
+                             capture_output=True, text=True, check=False)
     assert started.returncode == 0, started.stderr
     try:
         yield name
