@@ -22,6 +22,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("ORCAQUEEN_TEST_IMAGE", "orcaqueen/debian12:latest")
+
+
 def _docker(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
 
@@ -33,8 +35,12 @@ def container() -> Iterator[str]:
     if _docker("image", "inspect", IMAGE).returncode != 0:
         pytest.fail(f"image {IMAGE} missing: run scripts/build-image.sh debian12 (make test does)")
     name = f"orcaqueen-badinput-{uuid.uuid4().hex[:8]}"
-    started = subprocess.run([str(REPO / "scripts/run-node.sh"), name, "badinput", "orcaqueen-badinput", IMAGE],
-                             capture_output=True, text=True, check=False)
+    started = subprocess.run(
+        [str(REPO / "scripts/run-node.sh"), name, "badinput", "orcaqueen-badinput", IMAGE],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert started.returncode == 0, started.stderr
     try:
         yield name
@@ -72,11 +78,15 @@ def _inventory(container: str, pubkey: str) -> dict[str, Any]:
 def _run_site(inventory: dict[str, Any], tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     inv = tmp_path / "hosts.yml"
     inv.write_text(yaml.safe_dump(inventory))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_CACHE_PLUGIN="memory")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_CACHE_PLUGIN="memory")
     return subprocess.run(
         ["ansible-playbook", "-i", str(inv), str(REPO / "site.yml"), *extra],
-        capture_output=True, text=True, cwd=REPO, env=env, check=False, timeout=600,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        check=False,
+        timeout=600,
     )
 
 
@@ -88,8 +98,11 @@ def _filesystem_changes(container: str) -> list[str]:
     """
     result = _docker("diff", container)
     assert result.returncode == 0, result.stderr
-    return sorted(line for line in result.stdout.splitlines() if line.split(" ", 1)[1] not in ("/var", "/var/tmp")
-                  and not line.split(" ", 1)[1].startswith("/var/tmp/"))
+    return sorted(
+        line
+        for line in result.stdout.splitlines()
+        if line.split(" ", 1)[1] not in ("/var", "/var/tmp") and not line.split(" ", 1)[1].startswith("/var/tmp/")
+    )
 
 
 def _vars(inv: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,231 @@
+# Copyright (c) 2025, orcaqueen.swarm maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Deployment-state records of orcaqueen.swarm.
+
+One JSON file per component under a state directory (default
+``/var/lib/orcaqueen/state/<component>.json``)::
+
+    {"schema": 1, "component": "vllm",
+     "current": {"version": ..., "config_checksum": ..., "release_path": ...,
+                 "extra": {...}, "deployed_at": "2025-01-01T00:00:00Z", "deployed_by": ...},
+     "history": [<previous current>, <the one before>, ...]}   # newest first
+
+This file holds the pure logic (no AnsibleModule), shared by the deploy_state module
+and by later consumers (rollback, status).  Functions starting with ``_`` are private.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import re
+import tempfile
+import typing as t
+
+SCHEMA_VERSION = 1
+DEFAULT_STATE_DIR = "/var/lib/orcaqueen/state"
+COMPONENT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+FILE_MODE = 0o640
+DIR_MODE = 0o750
+# The fields of ``current`` that define a deployment; a difference in any of them is a change.
+# deployed_at / deployed_by describe the run, not the deployment, and never cause a change.
+COMPARED_FIELDS = ("version", "config_checksum", "release_path", "extra")
+
+Record = dict[str, t.Any]
+Mover = t.Callable[[str, str], None]
+
+
+class StateError(Exception):
+    """A state record cannot be read, built or written; the message says what to do."""
+
+
+def validate_component(name: str) -> None:
+    """Raise StateError when ``name`` is not a valid component name."""
+    if not isinstance(name, str) or not COMPONENT_RE.match(name):
+        raise StateError(
+            f"invalid component name {name!r}: use lower-case letters, digits, '_' and '-', "
+            f"starting with a letter or digit (pattern {COMPONENT_RE.pattern})"
+        )
+
+
+def state_path(state_dir: str, component: str) -> str:
+    """Return the path of the state file of ``component``."""
+    validate_component(component)
+    return os.path.join(state_dir, component + ".json")
+
+
+def utc_now() -> str:
+    """Current UTC time as ISO 8601 with a ``Z`` suffix, second precision."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def checksum_files(paths: t.Iterable[str]) -> str:
+    """One sha256 over several files, independent of the order they are given in.
+
+    Paths are sorted; for each one the path, a NUL, the sha256 of its content and a
+    newline are fed into the outer sha256, so renaming or editing any file changes it.
+    """
+    outer = hashlib.sha256()
+    for path in sorted(set(paths)):
+        if not os.path.isfile(path):
+            raise StateError(
+                f"config file {path} does not exist or is not a regular file; "
+                "deploy it before recording the state, or drop it from config_files"
+            )
+        outer.update(path.encode("utf-8") + b"\0")
+        outer.update(_sha256_file(path).encode("ascii") + b"\n")
+    return outer.hexdigest()
+
+
+def _sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(65536), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise StateError(f"cannot read config file {path}: {exc}") from exc
+    return digest.hexdigest()
+
+
+def _normalise(value: t.Any) -> t.Any:
+    """JSON round trip, so a value compares equal to what was stored."""
+    try:
+        return json.loads(json.dumps(value, sort_keys=True))
+    except (TypeError, ValueError) as exc:
+        raise StateError(f"value {value!r} cannot be stored as JSON: {exc}") from exc
+
+
+def build_current(
+    version: str,
+    config_checksum: str | None,
+    release_path: str | None,
+    extra: dict[str, t.Any] | None,
+    deployed_by: str | None,
+    deployed_at: str | None = None,
+) -> Record:
+    """Build the ``current`` entry of a record."""
+    return {
+        "version": version,
+        "config_checksum": config_checksum,
+        "release_path": release_path,
+        "extra": _normalise(extra or {}),
+        "deployed_at": deployed_at or utc_now(),
+        "deployed_by": deployed_by,
+    }
+
+
+def same_deployment(old: Record | None, new: Record) -> bool:
+    """True when two ``current`` entries describe the same deployment."""
+    if not old:
+        return False
+    return all(_normalise(old.get(field)) == _normalise(new.get(field)) for field in COMPARED_FIELDS)
+
+
+def empty_record(component: str) -> Record:
+    return {"schema": SCHEMA_VERSION, "component": component, "current": None, "history": []}
+
+
+def merge(record: Record | None, component: str, new_current: Record, keep_history: int) -> Record:
+    """Return the record after deploying ``new_current`` (the input is not modified).
+
+    An identical deployment keeps the stored ``current`` (deployed_at is not bumped);
+    a different one pushes the stored ``current`` onto ``history`` (newest first).
+    ``history`` is capped at ``keep_history`` entries either way.
+    """
+    if keep_history < 0:
+        raise StateError(f"keep_history must be 0 or more, got {keep_history}")
+    base = record or empty_record(component)
+    old_current = base.get("current")
+    history = list(base.get("history") or [])
+    if same_deployment(old_current, new_current):
+        current = old_current
+    else:
+        current = new_current
+        if old_current:
+            history.insert(0, old_current)
+    return {
+        "schema": SCHEMA_VERSION,
+        "component": component,
+        "current": current,
+        "history": history[:keep_history],
+    }
+
+
+def previous_of(record: Record | None) -> Record | None:
+    """What a rollback would return to: the newest history entry, or None."""
+    if not record or not record.get("history"):
+        return None
+    return record["history"][0]
+
+
+def read_record(path: str) -> Record | None:
+    """Load a record; None when the file does not exist."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateError(
+            f"cannot read state file {path}: {exc}; run with become: true, or set state_dir to a directory "
+            "this user can read"
+        ) from exc
+    except ValueError as exc:
+        raise StateError(
+            f"state file {path} is not valid JSON ({exc}); move it aside and re-run the role that "
+            "owns the component to record it again"
+        ) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("history", []), list):
+        raise StateError(
+            f"state file {path} is not a deployment record; move it aside and re-run the role "
+            "that owns the component to record it again"
+        )
+    return data
+
+
+def read_all(state_dir: str) -> list[Record]:
+    """Load every record in ``state_dir``, sorted by component; [] when the directory is missing."""
+    if not os.path.isdir(state_dir):
+        return []
+    records = []
+    for name in sorted(os.listdir(state_dir)):
+        component, ext = os.path.splitext(name)
+        if ext != ".json" or not COMPONENT_RE.match(component):
+            continue
+        record = read_record(os.path.join(state_dir, name))
+        if record is not None:
+            records.append(record)
+    return records
+
+
+def serialise(record: Record) -> str:
+    return json.dumps(record, indent=2, sort_keys=True) + "\n"
+
+
+def write_record(path: str, record: Record, mover: Mover) -> None:
+    """Write ``record`` atomically: a temp file in the same directory, then ``mover(tmp, path)``.
+
+    ``mover`` is AnsibleModule.atomic_move in the module (os.replace works too).  On any
+    failure the temp file is removed and the old file, if any, is left as it was.
+    """
+    directory = os.path.dirname(path) or "."
+    payload = serialise(record).encode("utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, FILE_MODE)
+        mover(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    if os.path.exists(tmp):  # a mover that copied instead of renaming
+        os.unlink(tmp)

@@ -1,0 +1,324 @@
+#!/usr/bin/python
+# Copyright (c) 2025, orcaqueen.swarm maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: deploy_state
+short_description: Record, query or remove the deployment state of a swarm component
+version_added: 0.1.0
+description:
+  - Keeps one JSON record per component under O(state_dir) (C(<state_dir>/<component>.json)) holding
+    the C(current) deployment (version, config checksum, release directory, extra data, time, user)
+    and a capped C(history) of earlier deployments, newest first.
+  - Every role of the collection records what it deployed with this module; C(playbooks/status.yml)
+    prints the records and rollback returns a component to RV(previous).
+  - Recording the same version, config checksum, release path and extra data again changes nothing
+    (the file is not rewritten and C(deployed_at) keeps its value). Any difference moves the old
+    C(current) to the front of C(history).
+  - Files are written atomically (temporary file in the same directory, then a rename) with mode
+    C(0640); the directory is created with mode C(0750).
+author:
+  - orcaqueen.swarm maintainers (@orcaqueen)
+options:
+  component:
+    description:
+      - Name of the component, for example C(common), C(vault), C(vllm).
+      - Must match C(^[a-z0-9][a-z0-9_-]*$).
+      - Required with O(state=present) and O(state=absent). With O(state=query) and no component,
+        every record in O(state_dir) is returned in RV(records).
+    type: str
+  state:
+    description:
+      - V(present) records a deployment, V(query) reads records and never changes anything,
+        V(absent) removes the record of O(component).
+    type: str
+    choices: [present, query, absent]
+    default: present
+  version:
+    description:
+      - Version of what was deployed (release, image tag, collection version).
+      - Required with O(state=present).
+    type: str
+  config_checksum:
+    description:
+      - Checksum of the configuration, computed by the caller.
+      - Mutually exclusive with O(config_files).
+    type: str
+  config_files:
+    description:
+      - Files on the managed host whose contents make up the configuration.
+      - The module computes one sha256 over them (paths sorted; for each, the path and the sha256
+        of its content), so the order given does not matter. A missing file is an error.
+      - Mutually exclusive with O(config_checksum).
+    type: list
+    elements: path
+  release_path:
+    description:
+      - The versioned release directory the component runs from, if it has one.
+    type: path
+  extra:
+    description:
+      - Any further data worth keeping with the deployment (units, ports, image digests).
+      - Compared as JSON; a difference is a new deployment. Never put secrets here.
+    type: dict
+  deployed_by:
+    description:
+      - Who ran the deployment, for example the controller user. Stored, not compared.
+    type: str
+  state_dir:
+    description:
+      - Directory holding the records.
+    type: path
+    default: /var/lib/orcaqueen/state
+  keep_history:
+    description:
+      - How many earlier deployments to keep in C(history).
+    type: int
+    default: 5
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+    support: full
+    details: Reports what would change (and the record as it would be) and writes nothing.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+    details: Shows the record before and after.
+notes:
+  - Run with privilege escalation; the records are owned by the user the module runs as (root).
+  - How the records work and how a role records itself is described in C(docs/state.md) of the collection.
+"""
+
+EXAMPLES = r"""
+- name: Record the deployed vLLM release
+  orcaqueen.swarm.deploy_state:
+    component: vllm
+    version: "0.6.3"
+    config_files:
+      - /etc/vllm/vllm.env
+      - /etc/systemd/system/vllm.service
+    release_path: /opt/vllm/releases/0.6.3
+    extra:
+      units: [vllm.service]
+      ports: [8000]
+    deployed_by: "{{ lookup('ansible.builtin.env', 'USER') }}"
+
+- name: Read the record of one component
+  orcaqueen.swarm.deploy_state:
+    component: vllm
+    state: query
+  register: vllm_state
+
+- name: Show what a rollback would go back to
+  ansible.builtin.debug:
+    msg: "{{ vllm_state.previous.version | default('nothing recorded before') }}"
+
+- name: Read every record on the host
+  orcaqueen.swarm.deploy_state:
+    state: query
+  register: all_state
+
+- name: Forget a component that was removed
+  orcaqueen.swarm.deploy_state:
+    component: old-exporter
+    state: absent
+"""
+
+RETURN = r"""
+record:
+  description:
+    - The record of O(component) after the task (with check mode, as it would be).
+    - V(null) when the component has no record (query of an unknown component, or after O(state=absent)).
+  returned: when O(component) is given
+  type: dict
+  contains:
+    schema:
+      description: Format version of the record.
+      type: int
+      sample: 1
+    component:
+      description: Component name.
+      type: str
+      sample: vllm
+    current:
+      description: The deployment now in place.
+      type: dict
+      sample:
+        version: "0.6.3"
+        config_checksum: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+        release_path: /opt/vllm/releases/0.6.3
+        extra: {units: [vllm.service], ports: [8000]}
+        deployed_at: "2025-01-31T12:00:00Z"
+        deployed_by: alice
+    history:
+      description: Earlier deployments (same fields as RV(record.current)), newest first, at most O(keep_history).
+      type: list
+      elements: dict
+previous:
+  description:
+    - The newest entry of the history, that is what a rollback would return to; V(null) if there is none.
+  returned: when O(component) is given
+  type: dict
+  sample:
+    version: "0.6.2"
+    config_checksum: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
+    release_path: /opt/vllm/releases/0.6.2
+    extra: {}
+    deployed_at: "2025-01-20T09:30:00Z"
+    deployed_by: alice
+records:
+  description: Every record in O(state_dir), sorted by component.
+  returned: O(state=query) without O(component)
+  type: list
+  elements: dict
+path:
+  description: The state file of the component.
+  returned: when O(component) is given
+  type: str
+  sample: /var/lib/orcaqueen/state/vllm.json
+"""
+
+import os
+import typing as t
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.orcaqueen.swarm.plugins.module_utils.deploy_state import (
+    DIR_MODE,
+    FILE_MODE,
+    StateError,
+    build_current,
+    checksum_files,
+    merge,
+    previous_of,
+    read_all,
+    read_record,
+    state_path,
+    validate_component,
+    write_record,
+)
+
+ARGUMENT_SPEC: dict[str, t.Any] = dict(
+    component=dict(type="str"),
+    state=dict(type="str", default="present", choices=["present", "query", "absent"]),
+    version=dict(type="str"),
+    config_checksum=dict(type="str"),
+    config_files=dict(type="list", elements="path"),
+    release_path=dict(type="path"),
+    extra=dict(type="dict"),
+    deployed_by=dict(type="str"),
+    state_dir=dict(type="path", default="/var/lib/orcaqueen/state"),
+    keep_history=dict(type="int", default=5),
+)
+
+
+def build_module() -> AnsibleModule:
+    return AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        mutually_exclusive=[("config_checksum", "config_files")],
+        required_if=[
+            ("state", "present", ("component", "version")),
+            ("state", "absent", ("component",)),
+        ],
+        supports_check_mode=True,
+    )
+
+
+def ensure_dir(module: AnsibleModule, path: str) -> bool:
+    """Create ``path`` (mode 0750) or fix its mode; True when something changed."""
+    if not os.path.isdir(path):
+        if not module.check_mode:
+            os.makedirs(path, DIR_MODE)
+            os.chmod(path, DIR_MODE)
+        return True
+    if os.stat(path).st_mode & 0o7777 != DIR_MODE:
+        if not module.check_mode:
+            os.chmod(path, DIR_MODE)
+        return True
+    return False
+
+
+def ensure_file_mode(module: AnsibleModule, path: str) -> bool:
+    if os.stat(path).st_mode & 0o7777 == FILE_MODE:
+        return False
+    if not module.check_mode:
+        os.chmod(path, FILE_MODE)
+    return True
+
+
+def result_for(record: dict[str, t.Any] | None, path: str, changed: bool) -> dict[str, t.Any]:
+    return dict(changed=changed, record=record, previous=previous_of(record), path=path)
+
+
+def run_present(module: AnsibleModule, params: dict[str, t.Any]) -> dict[str, t.Any]:
+    path = state_path(params["state_dir"], params["component"])
+    checksum = params["config_checksum"]
+    if params["config_files"]:
+        checksum = checksum_files(params["config_files"])
+    new_current = build_current(
+        params["version"], checksum, params["release_path"], params["extra"], params["deployed_by"]
+    )
+    old = read_record(path)
+    new = merge(old, params["component"], new_current, params["keep_history"])
+    changed = ensure_dir(module, params["state_dir"])
+    if new != old:
+        changed = True
+        if not module.check_mode:
+            write_record(path, new, module.atomic_move)
+            ensure_file_mode(module, path)
+    elif ensure_file_mode(module, path):
+        changed = True
+    result = result_for(new, path, changed)
+    result["diff"] = dict(before=old or {}, after=new, before_header=path, after_header=path)
+    return result
+
+
+def run_absent(module: AnsibleModule, params: dict[str, t.Any]) -> dict[str, t.Any]:
+    path = state_path(params["state_dir"], params["component"])
+    old = read_record(path)
+    if old is None:
+        return result_for(None, path, False)
+    if not module.check_mode:
+        os.unlink(path)
+    result = result_for(None, path, True)
+    result["diff"] = dict(before=old, after={}, before_header=path, after_header=path)
+    return result
+
+
+def run_query(params: dict[str, t.Any]) -> dict[str, t.Any]:
+    if params["component"] is None:
+        return dict(changed=False, records=read_all(params["state_dir"]))
+    path = state_path(params["state_dir"], params["component"])
+    return result_for(read_record(path), path, False)
+
+
+def run(module: AnsibleModule) -> dict[str, t.Any]:
+    params = module.params
+    if params["component"] is not None:
+        validate_component(params["component"])
+    if params["state"] == "present":
+        return run_present(module, params)
+    if params["state"] == "absent":
+        return run_absent(module, params)
+    return run_query(params)
+
+
+def main() -> None:
+    module = build_module()
+    try:
+        result = run(module)
+    except StateError as exc:
+        module.fail_json(msg=str(exc))
+    except OSError as exc:
+        module.fail_json(
+            msg="cannot update the deployment state in {}: {}; run with become: true "
+            "or set state_dir to a writable directory".format(module.params["state_dir"], exc)
+        )
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

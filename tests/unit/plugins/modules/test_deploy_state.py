@@ -1,0 +1,341 @@
+# Copyright (c) 2025, orcaqueen.swarm maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Tests of orcaqueen.swarm.deploy_state: the pure functions, the module in-process, and the
+module as Ansible runs it (a subprocess reading ANSIBLE_MODULE_ARGS JSON from a file)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.orcaqueen.swarm.plugins.module_utils import deploy_state as ds
+from ansible_collections.orcaqueen.swarm.plugins.modules import deploy_state as module
+
+MODULE_PATH = Path(module.__file__)
+
+
+# --------------------------------------------------------------------------- helpers
+def run_module(tmp_path: Path, collections_root: Path, args: dict[str, Any], check: bool = False) -> dict[str, Any]:
+    """Run the module the way Ansible does: `python module.py args.json`."""
+    payload = dict(args)
+    if check:
+        payload["_ansible_check_mode"] = True
+    payload["_ansible_diff"] = True
+    args_file = tmp_path / f"args-{os.getpid()}-{len(list(tmp_path.iterdir()))}.json"
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": payload}))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(collections_root), *sys.path]))
+    proc = subprocess.run(
+        [sys.executable, str(MODULE_PATH), str(args_file)], capture_output=True, text=True, env=env, check=False
+    )
+    try:
+        return json.loads(proc.stdout)
+    except ValueError:
+        pytest.fail(f"module printed no JSON: rc={proc.returncode} stdout={proc.stdout!r} stderr={proc.stderr!r}")
+
+
+def present(state_dir: Path, version: str = "1.0.0", **extra_args: Any) -> dict[str, Any]:
+    return {"component": "vllm", "version": version, "state_dir": str(state_dir), **extra_args}
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    return tmp_path / "lib" / "orcaqueen" / "state"
+
+
+@pytest.fixture
+def run(tmp_path: Path, collections_root: Path):
+    work = tmp_path / "args"
+    work.mkdir()
+
+    def _run(args: dict[str, Any], check: bool = False) -> dict[str, Any]:
+        return run_module(work, collections_root, args, check)
+
+    return _run
+
+
+def leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
+
+
+# --------------------------------------------------------------------------- pure functions
+@pytest.mark.parametrize("name", ["", "Vllm", "-x", "_x", "a/b", "a.b", "../etc", "a b", "ä"])
+def test_bad_component_names_are_rejected(name: str) -> None:
+    with pytest.raises(ds.StateError, match="invalid component name"):
+        ds.validate_component(name)
+
+
+@pytest.mark.parametrize("name", ["common", "vault_agent", "node-exporter", "0x", "a"])
+def test_good_component_names(name: str) -> None:
+    ds.validate_component(name)
+
+
+def test_checksum_files_ignores_order_and_sees_edits(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.conf", tmp_path / "b.conf"
+    a.write_text("alpha\n")
+    b.write_text("beta\n")
+    first = ds.checksum_files([str(a), str(b)])
+    assert first == ds.checksum_files([str(b), str(a)])
+    assert len(first) == 64
+    b.write_text("beta changed\n")
+    assert ds.checksum_files([str(a), str(b)]) != first
+
+
+def test_checksum_files_missing_file_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(ds.StateError, match="does not exist"):
+        ds.checksum_files([str(tmp_path / "missing")])
+
+
+def test_merge_same_deployment_keeps_deployed_at() -> None:
+    first = ds.build_current("1", "c", None, {"ports": [8000]}, "alice", deployed_at="2020-01-01T00:00:00Z")
+    record = ds.merge(None, "vllm", first, 5)
+    again = ds.build_current("1", "c", None, {"ports": [8000]}, "bob")
+    merged = ds.merge(record, "vllm", again, 5)
+    assert merged == record
+    assert merged["current"]["deployed_at"] == "2020-01-01T00:00:00Z"
+    assert ds.previous_of(merged) is None
+
+
+def test_merge_change_pushes_history_and_caps() -> None:
+    record = None
+    for version in ["1", "2", "3", "4"]:
+        record = ds.merge(record, "vllm", ds.build_current(version, None, None, None, None), 2)
+    assert record["current"]["version"] == "4"
+    assert [h["version"] for h in record["history"]] == ["3", "2"]
+    assert ds.previous_of(record)["version"] == "3"
+
+
+@pytest.mark.parametrize(
+    "field,value", [("version", "2"), ("config_checksum", "d"), ("release_path", "/opt/x/2"), ("extra", {"a": 2})]
+)
+def test_every_compared_field_is_a_change(field: str, value: Any) -> None:
+    base = {"version": "1", "config_checksum": "c", "release_path": "/opt/x/1", "extra": {"a": 1}}
+    old = ds.build_current(base["version"], base["config_checksum"], base["release_path"], base["extra"], None)
+    base[field] = value
+    new = ds.build_current(base["version"], base["config_checksum"], base["release_path"], base["extra"], None)
+    assert not ds.same_deployment(old, new)
+
+
+def test_negative_keep_history_is_an_error() -> None:
+    with pytest.raises(ds.StateError, match="keep_history"):
+        ds.merge(None, "vllm", ds.build_current("1", None, None, None, None), -1)
+
+
+def test_write_record_failure_leaves_old_file_and_no_temp(tmp_path: Path) -> None:
+    path = tmp_path / "vllm.json"
+    old = ds.merge(None, "vllm", ds.build_current("1", None, None, None, None), 5)
+    ds.write_record(str(path), old, os.replace)
+    before = path.read_bytes()
+
+    def broken_mover(src: str, dest: str) -> None:
+        raise OSError("disk full")
+
+    new = ds.merge(old, "vllm", ds.build_current("2", None, None, None, None), 5)
+    with pytest.raises(OSError, match="disk full"):
+        ds.write_record(str(path), new, broken_mover)
+    assert path.read_bytes() == before
+    assert leftovers(tmp_path) == []
+
+
+def test_write_record_sets_mode(tmp_path: Path) -> None:
+    path = tmp_path / "vllm.json"
+    ds.write_record(str(path), ds.empty_record("vllm"), os.replace)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert json.loads(path.read_text())["component"] == "vllm"
+
+
+def test_read_record_of_corrupt_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "vllm.json"
+    path.write_text('{"component": "vllm", "curr')
+    with pytest.raises(ds.StateError, match="move it aside"):
+        ds.read_record(str(path))
+
+
+def test_read_all_skips_foreign_files(tmp_path: Path) -> None:
+    ds.write_record(str(tmp_path / "b.json"), ds.empty_record("b"), os.replace)
+    ds.write_record(str(tmp_path / "a.json"), ds.empty_record("a"), os.replace)
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / ".a.json.123.tmp").write_text("partial")
+    assert [r["component"] for r in ds.read_all(str(tmp_path))] == ["a", "b"]
+    assert ds.read_all(str(tmp_path / "missing")) == []
+
+
+# --------------------------------------------------------------------------- module in-process
+def run_in_process(args: dict[str, Any], check: bool = False) -> dict[str, Any]:
+    payload = dict(args, _ansible_check_mode=check)
+    with patch_module_args(payload):
+        ansible_module = module.build_module()
+    return module.run(ansible_module)
+
+
+def test_in_process_present_then_query(state_dir: Path) -> None:
+    first = run_in_process(present(state_dir, extra={"units": ["vllm.service"]}))
+    assert first["changed"] is True
+    assert first["previous"] is None
+    second = run_in_process(present(state_dir, extra={"units": ["vllm.service"]}))
+    assert second["changed"] is False
+    query = run_in_process({"component": "vllm", "state": "query", "state_dir": str(state_dir)})
+    assert query["record"] == second["record"]
+
+
+def test_in_process_check_mode_writes_nothing(state_dir: Path) -> None:
+    result = run_in_process(present(state_dir), check=True)
+    assert result["changed"] is True
+    assert result["record"]["current"]["version"] == "1.0.0"
+    assert not state_dir.exists()
+
+
+# --------------------------------------------------------------------------- module as a subprocess
+def test_present_is_idempotent_and_does_not_touch_the_file(state_dir: Path, run) -> None:
+    first = run(present(state_dir, config_checksum="abc", release_path="/opt/vllm/releases/1.0.0"))
+    assert first["changed"] is True, first
+    path = state_dir / "vllm.json"
+    assert first["path"] == str(path)
+    stat_before, bytes_before = path.stat(), path.read_bytes()
+
+    second = run(present(state_dir, config_checksum="abc", release_path="/opt/vllm/releases/1.0.0"))
+    assert second["changed"] is False, second
+    assert path.read_bytes() == bytes_before
+    assert path.stat().st_mtime_ns == stat_before.st_mtime_ns
+    assert second["record"]["current"]["deployed_at"] == first["record"]["current"]["deployed_at"]
+    assert leftovers(state_dir) == []
+
+
+def test_modes(state_dir: Path, run) -> None:
+    run(present(state_dir))
+    assert stat.S_IMODE(state_dir.stat().st_mode) == 0o750
+    assert stat.S_IMODE((state_dir / "vllm.json").stat().st_mode) == 0o640
+    os.chmod(state_dir / "vllm.json", 0o644)
+    assert run(present(state_dir))["changed"] is True
+    assert stat.S_IMODE((state_dir / "vllm.json").stat().st_mode) == 0o640
+
+
+def test_new_version_moves_current_to_history(state_dir: Path, run) -> None:
+    run(present(state_dir, "1.0.0"))
+    result = run(present(state_dir, "1.1.0"))
+    assert result["changed"] is True
+    assert result["record"]["current"]["version"] == "1.1.0"
+    assert result["previous"]["version"] == "1.0.0"
+    on_disk = json.loads((state_dir / "vllm.json").read_text())
+    assert on_disk == result["record"]
+    assert on_disk["schema"] == 1
+
+
+def test_history_cap(state_dir: Path, run) -> None:
+    for n in range(8):
+        result = run(present(state_dir, f"1.{n}.0", keep_history=3))
+    assert [h["version"] for h in result["record"]["history"]] == ["1.6.0", "1.5.0", "1.4.0"]
+    # default cap is 5
+    result = run(present(state_dir, "2.0.0"))
+    assert len(result["record"]["history"]) == 4
+    for n in range(3):
+        result = run(present(state_dir, f"3.{n}.0"))
+    assert len(result["record"]["history"]) == 5
+
+
+def test_lower_cap_trims_existing_history(state_dir: Path, run) -> None:
+    for n in range(4):
+        run(present(state_dir, f"1.{n}.0"))
+    result = run(present(state_dir, "1.3.0", keep_history=1))
+    assert result["changed"] is True
+    assert [h["version"] for h in result["record"]["history"]] == ["1.2.0"]
+
+
+def test_checksum_from_files(state_dir: Path, tmp_path: Path, run) -> None:
+    conf = tmp_path / "etc"
+    conf.mkdir()
+    (conf / "a.conf").write_text("a=1\n")
+    (conf / "b.conf").write_text("b=1\n")
+    files = [str(conf / "b.conf"), str(conf / "a.conf")]
+    first = run(present(state_dir, config_files=files))
+    assert first["record"]["current"]["config_checksum"] == ds.checksum_files(files)
+    assert run(present(state_dir, config_files=list(reversed(files))))["changed"] is False
+    (conf / "a.conf").write_text("a=2\n")
+    changed = run(present(state_dir, config_files=files))
+    assert changed["changed"] is True
+    assert changed["previous"]["config_checksum"] == first["record"]["current"]["config_checksum"]
+
+
+def test_missing_config_file_fails(state_dir: Path, tmp_path: Path, run) -> None:
+    result = run(present(state_dir, config_files=[str(tmp_path / "nope.conf")]))
+    assert result["failed"] is True
+    assert "does not exist" in result["msg"]
+    assert not (state_dir / "vllm.json").exists()
+
+
+def test_checksum_and_files_are_exclusive(state_dir: Path, tmp_path: Path, run) -> None:
+    result = run(present(state_dir, config_checksum="x", config_files=[str(tmp_path)]))
+    assert result["failed"] is True
+    assert "mutually exclusive" in result["msg"]
+
+
+def test_check_mode_writes_nothing(state_dir: Path, run) -> None:
+    result = run(present(state_dir), check=True)
+    assert result["changed"] is True
+    assert not state_dir.exists()
+
+    run(present(state_dir, "1.0.0"))
+    before = (state_dir / "vllm.json").read_bytes()
+    result = run(present(state_dir, "2.0.0"), check=True)
+    assert result["changed"] is True
+    assert result["record"]["current"]["version"] == "2.0.0"
+    assert result["previous"]["version"] == "1.0.0"
+    assert (state_dir / "vllm.json").read_bytes() == before
+    assert run(present(state_dir, "1.0.0"), check=True)["changed"] is False
+
+    absent = run({"component": "vllm", "state": "absent", "state_dir": str(state_dir)}, check=True)
+    assert absent["changed"] is True
+    assert (state_dir / "vllm.json").exists()
+
+
+def test_query_missing_component(state_dir: Path, run) -> None:
+    result = run({"component": "ghost", "state": "query", "state_dir": str(state_dir)})
+    assert result["changed"] is False
+    assert result["record"] is None
+    assert result["previous"] is None
+    assert not state_dir.exists()
+
+
+def test_query_all(state_dir: Path, run) -> None:
+    assert run({"state": "query", "state_dir": str(state_dir)})["records"] == []
+    run(present(state_dir, "1"))
+    run({**present(state_dir, "1"), "component": "common"})
+    result = run({"state": "query", "state_dir": str(state_dir)})
+    assert result["changed"] is False
+    assert [r["component"] for r in result["records"]] == ["common", "vllm"]
+
+
+def test_bad_component_name_fails(state_dir: Path, run) -> None:
+    result = run({**present(state_dir), "component": "../../etc/passwd"})
+    assert result["failed"] is True
+    assert "invalid component name" in result["msg"]
+    assert not state_dir.exists()
+
+
+def test_present_requires_version(state_dir: Path, run) -> None:
+    result = run({"component": "vllm", "state_dir": str(state_dir)})
+    assert result["failed"] is True
+    assert "version" in result["msg"]
+
+
+def test_absent(state_dir: Path, run) -> None:
+    run(present(state_dir))
+    result = run({"component": "vllm", "state": "absent", "state_dir": str(state_dir)})
+    assert result["changed"] is True
+    assert not (state_dir / "vllm.json").exists()
+    assert run({"component": "vllm", "state": "absent", "state_dir": str(state_dir)})["changed"] is False
+
+
+def test_unwritable_state_dir_fails_with_advice(tmp_path: Path, run) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the state directory should go")
+    result = run(present(blocker / "state"))
+    assert result["failed"] is True
+    assert "become" in result["msg"]
