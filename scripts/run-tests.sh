@@ -16,7 +16,7 @@ export PATH="$venv/bin:$PATH"
 export ANSIBLE_CONFIG="$top/ansible.cfg"
 export ANSIBLE_FORCE_COLOR=false PY_COLORS=0 NO_COLOR=1
 
-all_stages="lint build unit sanity harness molecule-hardening molecule-swarm bad-input"
+all_stages="lint build unit sanity harness molecule-common molecule-hardening molecule-swarm bad-input"
 stages="${STAGES:-$all_stages}"
 
 stage_lint() {
@@ -59,6 +59,10 @@ stage_harness() {
   scripts/build-image.sh debian12 &&
     scripts/build-image.sh debian12 &&
     scripts/build-image.sh debian13
+}
+
+stage_molecule-common() {
+  molecule test -s common
 }
 
 stage_molecule-hardening() {
