@@ -3,6 +3,7 @@
 #   1. lab first converge wall time (fresh containers)
 #   2. idempotent re-run wall time and its changed count (target: changed=0, < 25% of 1.)
 #   3. hardening role wall time on one fresh container (site.yml --tags hardening)
+#   4. gpu_facts module run time on this host; 5. rotation of 10 secrets against OpenBao dev
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -47,4 +48,10 @@ printf '%-48s %9.1fs\n' "lab idempotent re-run" "$second"
 printf '%-48s %10s\n' "re-run changed count (target 0)" "$changed"
 printf '%-48s %9s%%\n' "re-run / first converge (target < 25%)" "$ratio"
 printf '%-48s %9.1fs\n' "hardening role on one fresh container" "$hardening"
+# Plugins (tests/bench/bench_plugins.py): gpu_facts on this host, and 10 secret rotations
+# end-to-end against a real OpenBao dev server that the script starts and stops.
+plugins=$(python tests/bench/bench_plugins.py) || { echo "$plugins"; exit 1; }
+figure() { awk -F'\t' -v k="$1" '$1 == k { print $2 }' <<<"$plugins"; }
+printf '%-48s %9.2fs\n' "gpu_facts module run (median of 5)" "$(figure gpu_facts)"
+printf '%-48s %9.1fs\n' "rotate 10 secrets (OpenBao dev, end-to-end)" "$(figure rotate10)"
 echo "logs: $log"

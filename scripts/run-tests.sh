@@ -16,7 +16,7 @@ export PATH="$venv/bin:$PATH"
 export ANSIBLE_CONFIG="$top/ansible.cfg"
 export ANSIBLE_FORCE_COLOR=false PY_COLORS=0 NO_COLOR=1
 
-all_stages="lint build unit sanity harness molecule-common molecule-hardening molecule-swarm bad-input"
+all_stages="lint build unit sanity harness molecule-common molecule-hardening molecule-swarm integration"
 stages="${STAGES:-$all_stages}"
 
 stage_lint() {
@@ -73,7 +73,7 @@ stage_molecule-swarm() {
   molecule test -s swarm
 }
 
-stage_bad-input() {
+stage_integration() {
   pytest -q tests/integration
 }
 

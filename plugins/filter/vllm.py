@@ -1,0 +1,277 @@
+# Copyright (c) 2025, orcaqueen.swarm maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""vLLM sizing from GPU facts: ``gpu_facts_result | orcaqueen.swarm.vllm_sizing(model)``.
+
+The documentation is in ``vllm_sizing.yml`` next to this file; the formula in ``docs/gpu.md``.
+
+    weights      = (params - unquantized) * bits/8 * (1 + scale_overhead if bits < 16) + unquantized * 2
+    kv_per_token = 2 * layers * kv_heads * head_dim * kv_bytes                    (K and V)
+    per GPU      = memory * gpu_memory_utilization
+                   - weights/tp - (OVERHEAD_GIB + OVERHEAD_FRACTION * weights/tp)
+    kv_tokens    = per GPU KV bytes / (kv_per_token / min(tp, kv_heads))
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+try:
+    from ansible.errors import AnsibleFilterError
+except ImportError:  # pragma: no cover - only without ansible-core (plain unit use)
+
+    class AnsibleFilterError(Exception):  # type: ignore[no-redef]
+        """Stand-in when ansible-core is absent."""
+
+
+GIB = 1024**3
+MIB = 1024**2
+# Runtime overhead per GPU, on top of the weights: CUDA context, cuBLAS/NCCL workspaces, CUDA
+# graphs and the activation peak of vLLM's profiling run. A constant plus a fraction of the
+# weights each GPU holds (activations grow with the hidden size, that is with the model).
+OVERHEAD_GIB = 1.5
+OVERHEAD_FRACTION = 0.05
+# Quantized checkpoints (AWQ/GPTQ, group size 128) carry one 16-bit scale and one zero point per
+# 128 weights: (16 + 4) / 128 bits per 4-bit weight, about 4 %.
+QUANT_SCALE_OVERHEAD = 0.04
+DEFAULT_GPU_MEMORY_UTILIZATION = 0.90
+# vLLM's own default for max_num_seqs, and the share of max_model_len an average request is
+# assumed to fill when deriving how many sequences the KV cache holds.
+MAX_NUM_SEQS_CAP = 256
+AVERAGE_FILL = 0.25
+# max_model_len is rounded down to a multiple of this (vLLM's KV block size is 16).
+CONTEXT_STEP = 256
+MAX_TP = 8
+
+REQUIRED_MODEL_KEYS = ("params_b", "layers", "kv_heads", "head_dim")
+
+
+def _number(model: dict[str, t.Any], key: str, default: t.Any = None, *, minimum: float = 0) -> t.Any:
+    value = model.get(key, default)
+    if value is None:
+        raise AnsibleFilterError(f"vllm_sizing: model spec needs '{key}'")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= minimum:
+        raise AnsibleFilterError(f"vllm_sizing: model '{key}' must be a number > {minimum}, got {value!r}")
+    return value
+
+
+def weights_bytes(params_b: float, bits: int, unquantized_params_b: float = 0.0) -> float:
+    """Bytes of the weights: quantized part at ``bits`` (plus scales), the rest at 16 bits."""
+    quantized = (params_b - unquantized_params_b) * 1e9
+    size = quantized * bits / 8
+    if bits < 16:
+        size *= 1 + QUANT_SCALE_OVERHEAD
+        return size + unquantized_params_b * 1e9 * 2
+    return size + unquantized_params_b * 1e9 * bits / 8
+
+
+def kv_bytes_per_token(layers: int, kv_heads: int, head_dim: int, kv_bits: int = 16) -> int:
+    """KV-cache bytes one token takes over all layers: K and V, each kv_heads x head_dim."""
+    return 2 * layers * kv_heads * head_dim * kv_bits // 8
+
+
+def overhead_bytes(weights_per_gpu: float) -> float:
+    return OVERHEAD_GIB * GIB + OVERHEAD_FRACTION * weights_per_gpu
+
+
+def _gpus(facts: dict[str, t.Any]) -> tuple[int, float, str, str | None]:
+    """(count, memory MiB of the smallest device, name, compute capability) from gpu facts."""
+    if isinstance(facts, dict) and "gpu" in facts and "devices" not in facts:
+        facts = facts["gpu"]
+    if not isinstance(facts, dict) or "devices" not in facts:
+        raise AnsibleFilterError(
+            "vllm_sizing: input must be the gpu facts of orcaqueen.swarm.gpu_facts (ansible_facts.gpu)"
+        )
+    devices = [d for d in facts["devices"] if d.get("memory_total_mib")]
+    if not devices:
+        raise AnsibleFilterError(
+            "vllm_sizing: the host has no GPU with known memory "
+            f"(source={facts.get('source')}, error={facts.get('error')}); vLLM needs a GPU with a loaded driver"
+        )
+    smallest = min(devices, key=lambda d: d["memory_total_mib"])
+    return (
+        len(devices),
+        float(smallest["memory_total_mib"]),
+        smallest.get("name") or "GPU",
+        smallest.get("compute_capability"),
+    )
+
+
+def _valid_tp(tp: int, attention_heads: int, kv_heads: int) -> bool:
+    """TP is a power of two that divides the attention heads and is compatible with the KV heads."""
+    if tp & (tp - 1):
+        return False
+    return attention_heads % tp == 0 and (kv_heads % tp == 0 or tp % kv_heads == 0)
+
+
+def _plan(
+    memory_mib: float, util: float, tp: int, weights: float, kv_token: int, kv_heads: int
+) -> tuple[float, float, int]:
+    """(weights per GPU, overhead per GPU, KV tokens that fit) for one tensor-parallel size."""
+    budget = memory_mib * MIB * util
+    per_gpu_weights = weights / tp
+    overhead = overhead_bytes(per_gpu_weights)
+    kv_free = budget - per_gpu_weights - overhead
+    # KV heads are split over the TP ranks; with tp > kv_heads they are replicated.
+    kv_token_per_gpu = kv_token / min(tp, kv_heads)
+    tokens = int(kv_free // kv_token_per_gpu) if kv_free > 0 else 0
+    return per_gpu_weights, overhead, tokens
+
+
+def _gpus_needed(
+    memory_mib: float, util: float, weights: float, kv_token: int, kv_heads: int, heads: int, need: int
+) -> int | None:
+    tp = 1
+    while tp <= 64:
+        if _valid_tp(tp, heads, kv_heads) and _plan(memory_mib, util, tp, weights, kv_token, kv_heads)[2] >= need:
+            return tp
+        tp *= 2
+    return None
+
+
+def _advice(bits: int, capability: str | None, quantization: str | None) -> tuple[str, str | None]:
+    cc = float(capability) if capability else None
+    dtype = "bfloat16" if cc is None or cc >= 8.0 else "float16"
+    if quantization:
+        return dtype, quantization
+    if bits >= 16:
+        return dtype, None
+    if bits == 8:
+        return dtype, "fp8" if cc is not None and cc >= 8.9 else "gptq"
+    return ("float16", "awq_marlin" if cc is None or cc >= 8.0 else "awq")
+
+
+def vllm_sizing(
+    gpu_facts: dict[str, t.Any], model: dict[str, t.Any], gpu_memory_utilization: float | None = None
+) -> dict[str, t.Any]:
+    """Size a vLLM deployment of ``model`` on the GPUs described by ``gpu_facts``."""
+    if not isinstance(model, dict):
+        raise AnsibleFilterError("vllm_sizing: the model spec must be a dict")
+    params_b = _number(model, "params_b")
+    layers = int(_number(model, "layers"))
+    kv_heads = int(_number(model, "kv_heads"))
+    head_dim = int(_number(model, "head_dim"))
+    heads = int(_number(model, "attention_heads", kv_heads))
+    bits = int(_number(model, "weight_bits", 16))
+    kv_bits = int(_number(model, "kv_cache_bits", 16))
+    context = int(_number(model, "context", 8192))
+    min_context = int(_number(model, "min_context", min(context, 2048)))
+    unquantized = float(model.get("unquantized_params_b") or 0.0)
+    util = float(gpu_memory_utilization or model.get("gpu_memory_utilization") or DEFAULT_GPU_MEMORY_UTILIZATION)
+    if not 0.1 <= util <= 0.99:
+        raise AnsibleFilterError(f"vllm_sizing: gpu_memory_utilization must be within 0.1..0.99, got {util}")
+    name = model.get("name", "the model")
+
+    count, memory_mib, gpu_name, capability = _gpus(gpu_facts)
+    weights = weights_bytes(params_b, bits, unquantized)
+    kv_token = kv_bytes_per_token(layers, kv_heads, head_dim, kv_bits)
+
+    chosen: tuple[int, float, float, int] | None = None
+    tp = 1
+    while tp <= min(count, MAX_TP):
+        if _valid_tp(tp, heads, kv_heads):
+            per_gpu, overhead, tokens = _plan(memory_mib, util, tp, weights, kv_token, kv_heads)
+            if tokens >= min_context:
+                chosen = (tp, per_gpu, overhead, tokens)
+                if tokens >= context:
+                    break
+        tp *= 2
+    if chosen is None:
+        raise AnsibleFilterError(
+            _no_fit_message(
+                name,
+                params_b,
+                bits,
+                unquantized,
+                kv_token,
+                kv_heads,
+                heads,
+                count,
+                memory_mib,
+                gpu_name,
+                util,
+                weights,
+                min_context,
+            )
+        )
+    tp, per_gpu, overhead, tokens = chosen
+    max_model_len = min(context, tokens // CONTEXT_STEP * CONTEXT_STEP)
+    max_num_seqs = max(1, min(MAX_NUM_SEQS_CAP, int(tokens // max(1, max_model_len * AVERAGE_FILL))))
+    dtype, quantization = _advice(bits, capability, model.get("quantization"))
+    notes = []
+    if max_model_len < context:
+        notes.append(f"context reduced from {context} to {max_model_len} tokens: the KV cache holds {tokens} tokens")
+    if kv_bits >= 16 and max_model_len < context:
+        notes.append("kv_cache_bits: 8 (kv_cache_dtype fp8) doubles the tokens the cache holds")
+    return {
+        "tensor_parallel_size": tp,
+        "gpu_memory_utilization": util,
+        "max_model_len": max_model_len,
+        "max_num_seqs": max_num_seqs,
+        "dtype": dtype,
+        "quantization": quantization,
+        "kv_cache_dtype": "auto" if kv_bits >= 16 else "fp8",
+        "gpus_used": tp,
+        "gpus_available": count,
+        "gpu_memory_gib": round(memory_mib * MIB / GIB, 2),
+        "weights_gib": round(weights / GIB, 2),
+        "weights_per_gpu_gib": round(per_gpu / GIB, 2),
+        "overhead_per_gpu_gib": round(overhead / GIB, 2),
+        "kv_cache_per_gpu_gib": round((memory_mib * MIB * util - per_gpu - overhead) / GIB, 2),
+        "kv_bytes_per_token": kv_token,
+        "kv_cache_tokens": tokens,
+        "notes": notes,
+    }
+
+
+def _no_fit_message(
+    name: str,
+    params_b: float,
+    bits: int,
+    unquantized: float,
+    kv_token: int,
+    kv_heads: int,
+    heads: int,
+    count: int,
+    memory_mib: float,
+    gpu_name: str,
+    util: float,
+    weights: float,
+    min_context: int,
+) -> str:
+    usable = memory_mib * MIB * util / GIB
+    parts = [
+        f"vllm_sizing: {name} ({params_b}B parameters at {bits}-bit, {weights / GIB:.1f} GiB of weights) "
+        f"does not fit with {min_context} tokens of context on {count} x {gpu_name} "
+        f"({memory_mib * MIB / GIB:.1f} GiB, {usable:.1f} GiB usable at gpu_memory_utilization {util})."
+    ]
+    options = []
+    fits_here: int | None = None
+    for try_bits in (16, 8, 4):
+        if try_bits > bits:
+            continue
+        try_weights = weights_bytes(params_b, try_bits, unquantized)
+        needed = _gpus_needed(memory_mib, util, try_weights, kv_token, kv_heads, heads, min_context)
+        if needed is None:
+            continue
+        options.append(
+            f"{needed} such GPU{'s' if needed > 1 else ''} at {try_bits}-bit (tensor_parallel_size {needed})"
+        )
+        if fits_here is None and try_bits < bits and needed <= count:
+            fits_here = try_bits
+    if fits_here is not None:
+        kind = "an FP8/INT8" if fits_here == 8 else "a 4-bit AWQ/GPTQ"
+        parts.append(f"It fits on this host with {fits_here}-bit weights ({kind} checkpoint).")
+    else:
+        parts.append("No weight quantization down to 4-bit fits on this host.")
+    if options:
+        parts.append("It would fit on " + ", or ".join(options) + ".")
+    return " ".join(parts)
+
+
+class FilterModule:
+    """orcaqueen.swarm filters for vLLM."""
+
+    def filters(self) -> dict[str, t.Callable[..., t.Any]]:
+        return {"vllm_sizing": vllm_sizing}

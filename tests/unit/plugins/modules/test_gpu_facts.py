@@ -1,0 +1,99 @@
+# Copyright (c) 2025, orcaqueen.swarm maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""orcaqueen.swarm.gpu_facts run as Ansible runs it (`python gpu_facts.py args.json`).
+
+No GPU here: the NVIDIA tools are replaced by scripts that print the fixture files (the tools'
+documented output, see docs/gpu.md) with the tools' exit codes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ansible_collections.orcaqueen.swarm.plugins.modules import gpu_facts as module
+
+MODULE_PATH = Path(module.__file__)
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "gpu"
+
+
+def run_module(tmp_path: Path, collections_root: Path, args: dict[str, Any], check: bool = False) -> dict[str, Any]:
+    payload = dict(args)
+    if check:
+        payload["_ansible_check_mode"] = True
+    args_file = tmp_path / "args.json"
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": payload}))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(collections_root), *sys.path]))
+    proc = subprocess.run(
+        [sys.executable, str(MODULE_PATH), str(args_file)], capture_output=True, text=True, env=env, check=False
+    )
+    try:
+        return json.loads(proc.stdout)
+    except ValueError:
+        pytest.fail(f"module printed no JSON: rc={proc.returncode} stdout={proc.stdout!r} stderr={proc.stderr!r}")
+
+
+def tool(tmp_path: Path, name: str, fixture: str, rc: int = 0) -> str:
+    script = tmp_path / name
+    script.write_text(f"#!/bin/sh\ncat '{FIXTURES / fixture}'\nexit {rc}\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_this_host_without_gpu(tmp_path: Path, collections_root: Path) -> None:
+    """The real module on this machine (no GPU, no driver): a fact, never a failure."""
+    result = run_module(tmp_path, collections_root, {}, check=True)
+    assert result.get("failed") is not True and result["changed"] is False
+    facts = result["ansible_facts"]["gpu"]
+    assert facts["count"] == 0 and facts["vendor"] == "none"
+    assert facts["source"] in ("none", "lspci", "nvml")
+    assert facts["machine"]
+
+
+def test_nvidia_smi_4090(tmp_path: Path, collections_root: Path) -> None:
+    smi = tool(tmp_path, "nvidia-smi", "nvidia-smi-q-x_rtx4090_550.xml")
+    result = run_module(tmp_path, collections_root, {"sources": ["nvidia-smi"], "nvidia_smi_path": smi})
+    facts = result["ansible_facts"]["gpu"]
+    assert facts["source"] == "nvidia-smi" and facts["count"] == 1
+    assert facts["devices"][0]["memory_total_mib"] == 24564
+
+
+def test_mismatch_falls_back_to_lspci_and_keeps_the_error(tmp_path: Path, collections_root: Path) -> None:
+    smi = tool(tmp_path, "nvidia-smi", "nvidia-smi_driver-mismatch.txt", rc=18)
+    lspci = tool(tmp_path, "lspci", "lspci-nn_rtx4090.txt")
+    result = run_module(
+        tmp_path, collections_root, {"sources": ["nvidia-smi", "lspci"], "nvidia_smi_path": smi, "lspci_path": lspci}
+    )
+    assert result.get("failed") is not True
+    facts = result["ansible_facts"]["gpu"]
+    assert facts["source"] == "lspci" and facts["count"] == 1 and facts["driver_loaded"] is False
+    assert "Driver/library version mismatch" in facts["error"]
+
+
+def test_no_driver_without_lspci(tmp_path: Path, collections_root: Path) -> None:
+    smi = tool(tmp_path, "nvidia-smi", "nvidia-smi_no-driver.txt", rc=9)
+    result = run_module(tmp_path, collections_root, {"sources": ["nvidia-smi"], "nvidia_smi_path": smi})
+    facts = result["ansible_facts"]["gpu"]
+    assert facts["source"] == "nvidia-smi" and facts["count"] == 0 and "not loaded" in facts["error"]
+
+
+def test_aarch64_lspci_only(tmp_path: Path, collections_root: Path) -> None:
+    lspci = tool(tmp_path, "lspci", "lspci-nnk_aarch64-kvm.txt")
+    result = run_module(tmp_path, collections_root, {"sources": ["lspci"], "lspci_path": lspci})
+    facts = result["ansible_facts"]["gpu"]
+    assert facts["source"] == "lspci" and facts["count"] == 0 and facts["error"] is None
+
+
+def test_bad_xml_is_an_error_fact(tmp_path: Path, collections_root: Path) -> None:
+    script = tmp_path / "nvidia-smi"
+    script.write_text("#!/bin/sh\necho 'not xml'\n")
+    script.chmod(0o755)
+    result = run_module(tmp_path, collections_root, {"sources": ["nvidia-smi"], "nvidia_smi_path": str(script)})
+    assert result.get("failed") is not True
+    assert "no valid XML" in result["ansible_facts"]["gpu"]["error"]
