@@ -22,7 +22,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,28 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import COLLECTIONS_ROOT as COLLECTIONS
 
 hvac = pytest.importorskip("hvac")
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE = REPO / "plugins" / "modules" / "secret_rotate.py"
-
-
-def _collections_root() -> Path:
-    linked = REPO / ".collections"
-    if (linked / "ansible_collections" / "orcaqueen" / "swarm").exists():
-        return linked
-    if REPO.parent.parent.name == "ansible_collections":
-        return REPO.parent.parent.parent
-    tmp = Path(tempfile.mkdtemp(prefix="orcaqueen-collections-"))
-    (tmp / "ansible_collections" / "orcaqueen").mkdir(parents=True)
-    os.symlink(REPO, tmp / "ansible_collections" / "orcaqueen" / "swarm")
-    return tmp
-
-
-COLLECTIONS = _collections_root()
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
 
 
 def bao_binary() -> str:

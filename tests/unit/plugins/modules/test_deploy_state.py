@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import support
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.orcaqueen.swarm.plugins.module_utils import deploy_state as ds
 from ansible_collections.orcaqueen.swarm.plugins.modules import deploy_state as module
@@ -24,21 +23,9 @@ MODULE_PATH = Path(module.__file__)
 
 # --------------------------------------------------------------------------- helpers
 def run_module(tmp_path: Path, collections_root: Path, args: dict[str, Any], check: bool = False) -> dict[str, Any]:
-    """Run the module the way Ansible does: `python module.py args.json`."""
-    payload = dict(args)
-    if check:
-        payload["_ansible_check_mode"] = True
-    payload["_ansible_diff"] = True
-    args_file = tmp_path / f"args-{os.getpid()}-{len(list(tmp_path.iterdir()))}.json"
-    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": payload}))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(collections_root), *sys.path]))
-    proc = subprocess.run(
-        [sys.executable, str(MODULE_PATH), str(args_file)], capture_output=True, text=True, env=env, check=False
-    )
-    try:
-        return json.loads(proc.stdout)
-    except ValueError:
-        pytest.fail(f"module printed no JSON: rc={proc.returncode} stdout={proc.stdout!r} stderr={proc.stderr!r}")
+    """Run the module the way Ansible does: `python module.py args.json` (tests/support.py)."""
+    assert collections_root == support.COLLECTIONS_ROOT
+    return support.run_module(MODULE_PATH, tmp_path, args, check)
 
 
 def present(state_dir: Path, version: str = "1.0.0", **extra_args: Any) -> dict[str, Any]:

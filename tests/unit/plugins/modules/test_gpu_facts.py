@@ -9,14 +9,10 @@ documented output, see docs/gpu.md) with the tools' exit codes.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
+import support
 from ansible_collections.orcaqueen.swarm.plugins.modules import gpu_facts as module
 
 MODULE_PATH = Path(module.__file__)
@@ -24,19 +20,9 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "gpu"
 
 
 def run_module(tmp_path: Path, collections_root: Path, args: dict[str, Any], check: bool = False) -> dict[str, Any]:
-    payload = dict(args)
-    if check:
-        payload["_ansible_check_mode"] = True
-    args_file = tmp_path / "args.json"
-    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": payload}))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(collections_root), *sys.path]))
-    proc = subprocess.run(
-        [sys.executable, str(MODULE_PATH), str(args_file)], capture_output=True, text=True, env=env, check=False
-    )
-    try:
-        return json.loads(proc.stdout)
-    except ValueError:
-        pytest.fail(f"module printed no JSON: rc={proc.returncode} stdout={proc.stdout!r} stderr={proc.stderr!r}")
+    """Run the module the way Ansible does: `python module.py args.json` (tests/support.py)."""
+    assert collections_root == support.COLLECTIONS_ROOT
+    return support.run_module(MODULE_PATH, tmp_path, args, check)
 
 
 def tool(tmp_path: Path, name: str, fixture: str, rc: int = 0) -> str:
