@@ -63,15 +63,19 @@ def utc_now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def checksum_files(paths: t.Iterable[str]) -> str:
+def checksum_files(paths: t.Iterable[str], ignore_missing: bool = False) -> str:
     """One sha256 over several files, independent of the order they are given in.
 
     Paths are sorted; for each one the path, a NUL, the sha256 of its content and a
     newline are fed into the outer sha256, so renaming or editing any file changes it.
+    With ``ignore_missing``, paths that are not regular files are left out (a file that
+    appears later changes the checksum); otherwise a missing file is an error.
     """
     outer = hashlib.sha256()
     for path in sorted(set(paths)):
         if not os.path.isfile(path):
+            if ignore_missing:
+                continue
             raise StateError(
                 f"config file {path} does not exist or is not a regular file; "
                 "deploy it before recording the state, or drop it from config_files"

@@ -52,10 +52,17 @@ options:
     description:
       - Files on the managed host whose contents make up the configuration.
       - The module computes one sha256 over them (paths sorted; for each, the path and the sha256
-        of its content), so the order given does not matter. A missing file is an error.
+        of its content), so the order given does not matter. A missing file is an error unless
+        O(ignore_missing_files=true).
       - Mutually exclusive with O(config_checksum).
     type: list
     elements: path
+  ignore_missing_files:
+    description:
+      - Leave files of O(config_files) that do not exist out of the checksum instead of failing,
+        for example the files of a feature that is switched off, or all of them in check mode on a fresh host.
+    type: bool
+    default: false
   release_path:
     description:
       - The versioned release directory the component runs from, if it has one.
@@ -207,6 +214,7 @@ ARGUMENT_SPEC: dict[str, t.Any] = dict(
     version=dict(type="str"),
     config_checksum=dict(type="str"),
     config_files=dict(type="list", elements="path"),
+    ignore_missing_files=dict(type="bool", default=False),
     release_path=dict(type="path"),
     extra=dict(type="dict"),
     deployed_by=dict(type="str"),
@@ -257,7 +265,7 @@ def run_present(module: AnsibleModule, params: dict[str, t.Any]) -> dict[str, t.
     path = state_path(params["state_dir"], params["component"])
     checksum = params["config_checksum"]
     if params["config_files"]:
-        checksum = checksum_files(params["config_files"])
+        checksum = checksum_files(params["config_files"], params["ignore_missing_files"])
     new_current = build_current(
         params["version"], checksum, params["release_path"], params["extra"], params["deployed_by"]
     )

@@ -80,6 +80,15 @@ def test_checksum_files_missing_file_says_what_to_do(tmp_path: Path) -> None:
         ds.checksum_files([str(tmp_path / "missing")])
 
 
+def test_checksum_files_can_leave_missing_files_out(tmp_path: Path) -> None:
+    present_file = tmp_path / "a.conf"
+    present_file.write_text("alpha\n")
+    alone = ds.checksum_files([str(present_file)])
+    assert ds.checksum_files([str(present_file), str(tmp_path / "later.conf")], ignore_missing=True) == alone
+    (tmp_path / "later.conf").write_text("now here\n")
+    assert ds.checksum_files([str(present_file), str(tmp_path / "later.conf")], ignore_missing=True) != alone
+
+
 def test_merge_same_deployment_keeps_deployed_at() -> None:
     first = ds.build_current("1", "c", None, {"ports": [8000]}, "alice", deployed_at="2020-01-01T00:00:00Z")
     record = ds.merge(None, "vllm", first, 5)
@@ -255,6 +264,12 @@ def test_missing_config_file_fails(state_dir: Path, tmp_path: Path, run) -> None
     assert result["failed"] is True
     assert "does not exist" in result["msg"]
     assert not (state_dir / "vllm.json").exists()
+
+
+def test_missing_config_file_ignored_when_asked(state_dir: Path, tmp_path: Path, run) -> None:
+    result = run(present(state_dir, config_files=[str(tmp_path / "nope.conf")], ignore_missing_files=True))
+    assert result["changed"] is True
+    assert (state_dir / "vllm.json").exists()
 
 
 def test_checksum_and_files_are_exclusive(state_dir: Path, tmp_path: Path, run) -> None:
