@@ -16,7 +16,7 @@ export PATH="$venv/bin:$PATH"
 export ANSIBLE_CONFIG="$top/ansible.cfg"
 export ANSIBLE_FORCE_COLOR=false PY_COLORS=0 NO_COLOR=1
 
-all_stages="lint build unit sanity harness molecule-common molecule-hardening molecule-swarm integration"
+all_stages="lint build unit rules sanity harness molecule-common molecule-hardening molecule-monitoring molecule-swarm integration"
 stages="${STAGES:-$all_stages}"
 
 stage_lint() {
@@ -48,6 +48,10 @@ stage_unit() {
   pytest -q tests/unit
 }
 
+stage_rules() {
+  tests/rules/run.sh
+}
+
 stage_sanity() {
   tests/sanity.sh
 }
@@ -67,6 +71,10 @@ stage_molecule-common() {
 
 stage_molecule-hardening() {
   molecule test -s hardening
+}
+
+stage_molecule-monitoring() {
+  molecule test -s monitoring
 }
 
 stage_molecule-swarm() {
