@@ -13,13 +13,21 @@ export ORCAQUEEN_LAB_DIR="${ORCAQUEEN_LAB_DIR:-$top/.lab}"
 log=$(mktemp -d /tmp/orcaqueen-bench.XXXXXX)
 
 changed_total() { awk '/ changed=/ { for (i = 1; i <= NF; i++) if ($i ~ /^changed=/) { split($i, a, "="); s += a[2] } } END { print s + 0 }' "$1"; }
-timed() { local start; start=$(date +%s.%N); "$@"; echo "$(date +%s.%N) - $start" | bc; }
+# timed LOG COMMAND...: run COMMAND with its output in LOG, print the wall time in seconds.
+timed() {
+  local log=$1 start rc=0
+  shift
+  start=$(date +%s.%N)
+  "$@" >"$log" 2>&1 || rc=$?
+  echo "$(date +%s.%N) - $start" | bc
+  return "$rc"
+}
 
 scripts/lab.sh destroy >/dev/null
 scripts/lab.sh start
 
-first=$(timed scripts/lab.sh converge >"$log/first.log" 2>&1) || { tail -40 "$log/first.log"; exit 1; }
-second=$(timed scripts/lab.sh converge >"$log/second.log" 2>&1) || { tail -40 "$log/second.log"; exit 1; }
+first=$(timed "$log/first.log" scripts/lab.sh converge) || { tail -40 "$log/first.log"; exit 1; }
+second=$(timed "$log/second.log" scripts/lab.sh converge) || { tail -40 "$log/second.log"; exit 1; }
 changed=$(changed_total "$log/second.log")
 
 # The hardening role alone, on one fresh container.
@@ -37,7 +45,7 @@ swarm:
     inference: {hosts: {bench: }}
     worker: {hosts: {bench: }}
 INV
-hardening=$(timed ansible-playbook -i "$log/bench-inventory.yml" site.yml --tags hardening >"$log/hardening.log" 2>&1) ||
+hardening=$(timed "$log/hardening.log" ansible-playbook -i "$log/bench-inventory.yml" site.yml --tags hardening) ||
   { tail -40 "$log/hardening.log"; docker rm -f "$name" >/dev/null; exit 1; }
 docker rm -f "$name" >/dev/null
 

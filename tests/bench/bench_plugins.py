@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "integration"))
+sys.path[:0] = [str(REPO / "tests" / "integration"), str(REPO / "tests")]
 
 import test_secret_rotate as it  # noqa: E402 - after the path set-up
 
