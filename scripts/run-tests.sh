@@ -61,7 +61,6 @@ stage_harness() {
   # Containers left by an earlier, interrupted run (Molecule labels its own).
   docker ps -aq --filter label=owner=molecule | xargs -r docker rm -f >/dev/null
   scripts/build-image.sh debian12 &&
-    scripts/build-image.sh debian12 &&
     scripts/build-image.sh debian13
 }
 
