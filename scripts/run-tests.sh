@@ -41,7 +41,11 @@ stage_build() {
     module=$(basename "$module" .py)
     ansible-doc "orcaqueen.swarm.$module" >/dev/null || { echo "ansible-doc failed for module $module"; return 1; }
   done
-  echo "collection builds; ansible-doc renders every role and module"
+  for doc in plugins/filter/*.yml; do
+    filter=$(basename "$doc" .yml)
+    ansible-doc -t filter "orcaqueen.swarm.$filter" >/dev/null || { echo "ansible-doc failed for filter $filter"; return 1; }
+  done
+  echo "collection builds; ansible-doc renders every role, module and filter"
 }
 
 stage_unit() {
