@@ -3,7 +3,7 @@
 # built by the real site.yml against inventories/lab.
 #
 #   scripts/lab.sh up        build images if needed, start the containers, run site.yml, print a summary
-#   scripts/lab.sh start     only start the containers (and make the admin key)
+#   scripts/lab.sh start     only start the containers (and make the controller secrets)
 #   scripts/lab.sh converge  run site.yml against the running lab (extra args go to ansible-playbook)
 #   scripts/lab.sh summary   print the per-node summary again
 #   scripts/lab.sh destroy   remove the containers and the network (keeps images)
@@ -26,10 +26,8 @@ start_containers() {
   done
 }
 
-admin_key() {
-  install -d -m 0700 "$ORCAQUEEN_LAB_DIR"
-  [ -f "$ORCAQUEEN_LAB_DIR/admin_ed25519" ] ||
-    ssh-keygen -q -t ed25519 -N '' -C orcaqueen-lab-admin -f "$ORCAQUEEN_LAB_DIR/admin_ed25519"
+controller_secrets() {
+  scripts/controller-secrets.sh "$ORCAQUEEN_LAB_DIR"
 }
 
 summary() {
@@ -40,7 +38,7 @@ case "${1:-up}" in
   up)
     scripts/ensure-docker.sh
     scripts/build-image.sh debian12
-    admin_key
+    controller_secrets
     start_containers
     start=$(date +%s)
     "$venv/bin/ansible-playbook" -i inventories/lab site.yml
@@ -50,7 +48,7 @@ case "${1:-up}" in
   start)
     scripts/ensure-docker.sh
     scripts/build-image.sh debian12
-    admin_key
+    controller_secrets
     start_containers
     ;;
   converge)
