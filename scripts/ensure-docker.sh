@@ -45,7 +45,8 @@ if ! docker info >/dev/null 2>&1; then
   fi
   if ! pgrep -x dockerd >/dev/null; then
     echo "ensure-docker: starting dockerd (log: $log)"
-    nohup dockerd >"$log" 2>&1 &
+    # In its own session: the engine must outlive the shell (or agent) that started it.
+    setsid nohup dockerd >"$log" 2>&1 < /dev/null &
   fi
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && break
