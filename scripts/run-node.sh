@@ -13,8 +13,10 @@ image=${4:-orcaqueen/debian12:latest}
 
 docker network inspect "$network" >/dev/null 2>&1 || docker network create "$network" >/dev/null
 docker rm -f "$name" >/dev/null 2>&1 || true
-docker run --detach --name "$name" --hostname "$hostname" --network "$network" \
+# /dev/net/tun: tailscaled runs in kernel mode (a real tailscale0 interface), as on a host.
+docker run --detach --name "$name" --hostname "$hostname" --network "$network" --network-alias "$hostname" \
   --cap-add SYS_ADMIN --cap-add NET_ADMIN --security-opt seccomp=unconfined \
+  --device /dev/net/tun \
   --cgroupns host --volume /sys/fs/cgroup:/sys/fs/cgroup:rw \
   --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
   "$image" /lib/systemd/systemd >/dev/null

@@ -16,7 +16,7 @@ export PATH="$venv/bin:$PATH"
 export ANSIBLE_CONFIG="$top/ansible.cfg"
 export ANSIBLE_FORCE_COLOR=false PY_COLORS=0 NO_COLOR=1
 
-all_stages="lint build unit rules sanity harness molecule-common molecule-hardening molecule-monitoring molecule-swarm integration"
+all_stages="lint build unit rules sanity harness molecule-common molecule-hardening molecule-monitoring molecule-vault_agent molecule-vault molecule-vault-ha molecule-tailscale molecule-swarm integration"
 stages="${STAGES:-$all_stages}"
 
 stage_lint() {
@@ -65,7 +65,9 @@ stage_harness() {
   # Containers left by an earlier, interrupted run (Molecule labels its own).
   docker ps -aq --filter label=owner=molecule | xargs -r docker rm -f >/dev/null
   scripts/build-image.sh debian12 &&
-    scripts/build-image.sh debian13
+    scripts/build-image.sh debian13 &&
+    scripts/fetch-openbao.sh &&
+    scripts/build-tailscale.sh
 }
 
 stage_molecule-common() {
@@ -78,6 +80,22 @@ stage_molecule-hardening() {
 
 stage_molecule-monitoring() {
   molecule test -s monitoring
+}
+
+stage_molecule-vault_agent() {
+  molecule test -s vault_agent
+}
+
+stage_molecule-vault() {
+  molecule test -s vault
+}
+
+stage_molecule-vault-ha() {
+  molecule test -s vault-ha
+}
+
+stage_molecule-tailscale() {
+  molecule test -s tailscale
 }
 
 stage_molecule-swarm() {
