@@ -9,43 +9,26 @@ is exactly as before (``docker diff`` is taken before and after the run).
 from __future__ import annotations
 
 import copy
-import os
-import shutil
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-
-REPO = Path(__file__).resolve().parents[2]
-IMAGE = os.environ.get("ORCAQUEEN_TEST_IMAGE", "orcaqueen/debian12:latest")
-
-
-def _docker(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
+from systemd_node import (
+    REPO,
+    assert_refused_without_change,
+    connection_vars,
+    filesystem_changes,
+    run_playbook,
+    systemd_node,
+)
 
 
 @pytest.fixture(scope="module")
 def container() -> Iterator[str]:
-    if shutil.which("docker") is None or _docker("info").returncode != 0:
-        pytest.fail("no Docker engine: run scripts/ensure-docker.sh (make test does)")
-    if _docker("image", "inspect", IMAGE).returncode != 0:
-        pytest.fail(f"image {IMAGE} missing: run scripts/build-image.sh debian12 (make test does)")
-    name = f"orcaqueen-badinput-{uuid.uuid4().hex[:8]}"
-    started = subprocess.run(
-        [str(REPO / "scripts/run-node.sh"), name, "badinput", "orcaqueen-badinput", IMAGE],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert started.returncode == 0, started.stderr
-    try:
+    with systemd_node("orcaqueen-badinput", "badinput", "orcaqueen-badinput") as name:
         yield name
-    finally:
-        _docker("rm", "-f", name)
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +44,7 @@ def _inventory(container: str, pubkey: str) -> dict[str, Any]:
     return {
         "swarm": {
             "vars": {
-                "ansible_connection": "community.docker.docker",
-                "ansible_host": container,
-                "ansible_user": "root",
+                **connection_vars(container),
                 "common_admin_ssh_public_keys": [pubkey],
             },
             "children": {
@@ -76,33 +57,7 @@ def _inventory(container: str, pubkey: str) -> dict[str, Any]:
 
 
 def _run_site(inventory: dict[str, Any], tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    inv = tmp_path / "hosts.yml"
-    inv.write_text(yaml.safe_dump(inventory))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_CACHE_PLUGIN="memory")
-    return subprocess.run(
-        ["ansible-playbook", "-i", str(inv), str(REPO / "site.yml"), *extra],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=env,
-        check=False,
-        timeout=600,
-    )
-
-
-def _filesystem_changes(container: str) -> list[str]:
-    """The container's changes against its image, less temporary space.
-
-    /var/tmp is left out: systemd creates PrivateTmp directories there on its own when a
-    service such as systemd-logind starts, which says nothing about what Ansible did.
-    """
-    result = _docker("diff", container)
-    assert result.returncode == 0, result.stderr
-    return sorted(
-        line
-        for line in result.stdout.splitlines()
-        if line.split(" ", 1)[1] not in ("/var", "/var/tmp") and not line.split(" ", 1)[1].startswith("/var/tmp/")
-    )
+    return run_playbook(inventory, REPO / "site.yml", tmp_path, *extra)
 
 
 def _vars(inv: dict[str, Any]) -> dict[str, Any]:
@@ -148,10 +103,10 @@ def test_valid_inventory_passes_validation(container: str, admin_pubkey: str, tm
     """Control: the same inventory without the mistake passes the validation play."""
     warmup = _run_site(_inventory(container, admin_pubkey), tmp_path, "--tags", "validate")
     assert warmup.returncode == 0, warmup.stdout[-3000:] + warmup.stderr[-2000:]
-    before = _filesystem_changes(container)
+    before = filesystem_changes(container)
     result = _run_site(_inventory(container, admin_pubkey), tmp_path, "--tags", "validate")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert _filesystem_changes(container) == before
+    assert filesystem_changes(container) == before
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -159,14 +114,8 @@ def test_bad_input_fails_before_any_change(case: str, container: str, admin_pubk
     mutate, expected = CASES[case]
     inventory = copy.deepcopy(_inventory(container, admin_pubkey))
     mutate(inventory)
-    before = _filesystem_changes(container)
+    before = filesystem_changes(container)
 
     result = _run_site(inventory, tmp_path)
 
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, f"site.yml accepted the bad input ({case}):\n{output[-3000:]}"
-    for words in expected:
-        assert words in output, f"message for {case} lacks {words!r}:\n{output[-3000:]}"
-    assert "changed: [" not in output, f"a task changed something before the error:\n{output[-3000:]}"
-    after = _filesystem_changes(container)
-    assert after == before, f"{case}: the container changed before the error: {sorted(set(after) ^ set(before))}"
+    assert_refused_without_change(result, expected, case, container, before)

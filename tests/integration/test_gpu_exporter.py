@@ -18,32 +18,25 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import platform
 import secrets
 import shutil
 import subprocess
 import tarfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from systemd_node import REPO, connection_vars, docker, filesystem_changes, run_playbook, systemd_node
 
-REPO = Path(__file__).resolve().parents[2]
-IMAGE = os.environ.get("ORCAQUEEN_TEST_IMAGE", "orcaqueen/debian12:latest")
 NETWORK = "gpuexp-net"
 VERSION = "1.3.1"
 # Architecture names of the release files, by machine (the container runs on this machine's).
 RELEASE_ARCH = {"x86_64": "x86_64", "aarch64": "arm64"}
 INSTALL_DIR = "/opt/gpu_exporter"
 UNIT = "/etc/systemd/system/nvidia-gpu-exporter.service"
-
-
-def _docker(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
 
 
 def _archive_name(arch: str) -> str:
@@ -80,27 +73,12 @@ def archive(tmp_path_factory: pytest.TempPathFactory, release_arch: str) -> tupl
 
 @pytest.fixture(scope="module")
 def container(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if shutil.which("docker") is None or _docker("info").returncode != 0:
-        pytest.fail("no Docker engine: run scripts/ensure-docker.sh (make test does)")
-    if _docker("image", "inspect", IMAGE).returncode != 0:
-        pytest.fail(f"image {IMAGE} missing: run scripts/build-image.sh debian12 (make test does)")
-    name = f"gpuexp-{uuid.uuid4().hex[:8]}"
-    started = subprocess.run(
-        [str(REPO / "scripts/run-node.sh"), name, "gpuexp", NETWORK, IMAGE],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert started.returncode == 0, started.stderr
-    try:
+    with systemd_node("gpuexp", "gpuexp", NETWORK, remove_network=True) as name:
         # Warm-up: whatever merely connecting and gathering facts leaves in the container
         # is there before the first "before" snapshot.
         warmup = _run(name, tmp_path_factory.mktemp("warmup"), {}, tasks=[{"ansible.builtin.ping": None}])
         assert warmup.returncode == 0, warmup.stdout[-3000:] + warmup.stderr[-2000:]
         yield name
-    finally:
-        _docker("rm", "-f", name)
-        _docker("network", "rm", NETWORK)
 
 
 def _run(
@@ -115,9 +93,7 @@ def _run(
         "all": {
             "hosts": {
                 "gpuhost": {
-                    "ansible_connection": "community.docker.docker",
-                    "ansible_host": container,
-                    "ansible_user": "root",
+                    **connection_vars(container),
                 }
             }
         }
@@ -131,35 +107,13 @@ def _run(
     playbook = [
         {"name": "GPU exporter test", "hosts": "gpuhost", "gather_facts": True, "vars": role_vars, "tasks": play_tasks}
     ]
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    (tmp_path / "play.yml").write_text(yaml.safe_dump(playbook, sort_keys=False))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_CACHE_PLUGIN="memory")
-    return subprocess.run(
-        ["ansible-playbook", "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml")],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=env,
-        check=False,
-        timeout=600,
-    )
-
-
-def _filesystem_changes(container: str) -> list[str]:
-    """The container's changes against its image, less /var/tmp (systemd's PrivateTmp dirs)."""
-    result = _docker("diff", container)
-    assert result.returncode == 0, result.stderr
-    return sorted(
-        line
-        for line in result.stdout.splitlines()
-        if line.split(" ", 1)[1] not in ("/var", "/var/tmp") and not line.split(" ", 1)[1].startswith("/var/tmp/")
-    )
+    return run_playbook(inventory, playbook, tmp_path)
 
 
 def _nothing_installed(container: str) -> None:
     for path in (INSTALL_DIR, UNIT, "/etc/gpu_exporter"):
-        assert _docker("exec", container, "test", "-e", path).returncode == 1, f"{path} exists in {container}"
-    assert _docker("exec", container, "getent", "passwd", "gpu-exporter").returncode == 2, "user gpu-exporter exists"
+        assert docker("exec", container, "test", "-e", path).returncode == 1, f"{path} exists in {container}"
+    assert docker("exec", container, "getent", "passwd", "gpu-exporter").returncode == 2, "user gpu-exporter exists"
 
 
 def _valid_vars(archive: tuple[Path, str]) -> dict[str, Any]:
@@ -184,44 +138,44 @@ def _assert_refused(result: subprocess.CompletedProcess[str], expected: list[str
 def test_preflight_passes_with_valid_input(container: str, archive: tuple[Path, str], tmp_path: Path) -> None:
     """Control: with the GPU check off and every setting right, preflight passes and changes nothing,
     so the failures below come from the one mistake each case makes."""
-    before = _filesystem_changes(container)
+    before = filesystem_changes(container)
     result = _run(container, tmp_path, {**_valid_vars(archive), "gpu_exporter_require_gpu": False}, entry="preflight")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert _filesystem_changes(container) == before
+    assert filesystem_changes(container) == before
     _nothing_installed(container)
 
 
 def test_host_without_gpu_is_refused(container: str, archive: tuple[Path, str], tmp_path: Path) -> None:
     """The container has no GPU: gpu_facts (run by the role) reports vendor none, preflight stops."""
-    before = _filesystem_changes(container)
+    before = filesystem_changes(container)
     result = _run(container, tmp_path, _valid_vars(archive))
     _assert_refused(result, ["No NVIDIA GPU on gpuhost", "vendor 'none'", "gpu_exporter_require_gpu: false"], "no-gpu")
-    assert _filesystem_changes(container) == before
+    assert filesystem_changes(container) == before
     _nothing_installed(container)
 
 
 def test_checksum_mismatch_is_refused_before_install(container: str, archive: tuple[Path, str], tmp_path: Path) -> None:
     """A local archive whose sha256 differs from gpu_exporter_archive_sha256 never reaches the host."""
-    _, actual = archive
+    actual = archive[1]
     expected = hashlib.sha256(b"another archive").hexdigest()
     role_vars = {**_valid_vars(archive), "gpu_exporter_require_gpu": False, "gpu_exporter_archive_sha256": expected}
-    before = _filesystem_changes(container)
+    before = filesystem_changes(container)
     result = _run(container, tmp_path, role_vars)
     _assert_refused(
         result,
         [f"has sha256 {actual}", f"expected gpu_exporter_archive_sha256 {expected}", "refusing to install"],
         "sha256",
     )
-    assert _filesystem_changes(container) == before
+    assert filesystem_changes(container) == before
     _nothing_installed(container)
 
 
 def test_missing_password_names_the_vault_path(container: str, archive: tuple[Path, str], tmp_path: Path) -> None:
     role_vars = {**_valid_vars(archive), "gpu_exporter_web_password": ""}
-    before = _filesystem_changes(container)
+    before = filesystem_changes(container)
     result = _run(container, tmp_path, role_vars)
     _assert_refused(result, ["gpu_exporter_web_password", "secret/swarm/gpu_exporter/web key password"], "password")
-    assert _filesystem_changes(container) == before
+    assert filesystem_changes(container) == before
     _nothing_installed(container)
 
 
@@ -233,10 +187,10 @@ def test_archive_for_another_architecture_is_refused(
     wrong = tmp_path / _archive_name(other)
     shutil.copyfile(archive[0], wrong)
     role_vars = {**_valid_vars(archive), "gpu_exporter_require_gpu": False, "gpu_exporter_archive_src": str(wrong)}
-    before = _filesystem_changes(container)
+    before = filesystem_changes(container)
     result = _run(container, tmp_path, role_vars)
     _assert_refused(result, [_archive_name(other), f"needs {_archive_name(release_arch)}"], "arch")
-    assert _filesystem_changes(container) == before
+    assert filesystem_changes(container) == before
     _nothing_installed(container)
 
 
@@ -289,10 +243,10 @@ def test_rendered_unit_is_valid_and_sandboxed(container: str, tmp_path: Path) ->
     rendered = _run(container, tmp_path, role_vars, tasks=tasks)
     assert rendered.returncode == 0, rendered.stdout[-3000:] + rendered.stderr[-2000:]
 
-    verify = _docker("exec", container, "systemd-analyze", "verify", UNIT)
+    verify = docker("exec", container, "systemd-analyze", "verify", UNIT)
     assert verify.returncode == 0 and not verify.stderr.strip(), verify.stderr
 
-    shown = _docker(
+    shown = docker(
         "exec",
         container,
         "systemctl",
@@ -322,7 +276,7 @@ def test_rendered_unit_is_valid_and_sandboxed(container: str, tmp_path: Path) ->
     ):
         assert flag in shown, shown
 
-    security = _docker("exec", container, "systemd-analyze", "security", "--no-pager", "nvidia-gpu-exporter.service")
+    security = docker("exec", container, "systemd-analyze", "security", "--no-pager", "nvidia-gpu-exporter.service")
     assert security.returncode == 0, security.stderr
     exposure = float(security.stdout.strip().splitlines()[-1].split(":")[1].split()[0])
     assert exposure <= 2.0, security.stdout[-1500:]

@@ -16,16 +16,19 @@ import os
 import secrets
 import shutil
 import subprocess
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-
-REPO = Path(__file__).resolve().parents[2]
-IMAGE = os.environ.get("ORCAQUEEN_TEST_IMAGE", "orcaqueen/debian12:latest")
+from systemd_node import (
+    REPO,
+    assert_refused_without_change,
+    connection_vars,
+    filesystem_changes,
+    run_playbook,
+    systemd_node,
+)
 
 PLAYBOOK = """\
 - name: Vault servers
@@ -37,39 +40,21 @@ PLAYBOOK = """\
 """
 
 
-def _docker(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
-
-
 @pytest.fixture(scope="module")
 def container() -> Iterator[str]:
-    if shutil.which("docker") is None or _docker("info").returncode != 0:
-        pytest.fail("no Docker engine: run scripts/ensure-docker.sh (make test does)")
-    if _docker("image", "inspect", IMAGE).returncode != 0:
-        pytest.fail(f"image {IMAGE} missing: run scripts/build-image.sh debian12 (make test does)")
-    name = f"vault-badinput-{uuid.uuid4().hex[:8]}"
-    started = subprocess.run(
-        [str(REPO / "scripts/run-node.sh"), name, "vault-badinput", "vault-badinput", IMAGE],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert started.returncode == 0, started.stderr
-    # Gather facts once, so that only the role's own effects could show in a case's diff.
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_CACHE_PLUGIN="memory")
-    setup = subprocess.run(
-        ["ansible", "all", "-i", f"{name},", "-c", "community.docker.docker", "-m", "ansible.builtin.setup"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=env,
-        check=False,
-    )
-    assert setup.returncode == 0, setup.stdout[-2000:] + setup.stderr[-2000:]
-    try:
+    with systemd_node("vault-badinput", "vault-badinput", "vault-badinput") as name:
+        # Gather facts once, so that only the role's own effects could show in a case's diff.
+        env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_CACHE_PLUGIN="memory")
+        setup = subprocess.run(
+            ["ansible", "all", "-i", f"{name},", "-c", "community.docker.docker", "-m", "ansible.builtin.setup"],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env=env,
+            check=False,
+        )
+        assert setup.returncode == 0, setup.stdout[-2000:] + setup.stderr[-2000:]
         yield name
-    finally:
-        _docker("rm", "-f", name)
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +72,7 @@ def _inventory(container: str, controller: dict[str, Path]) -> dict[str, Any]:
     return {
         "swarm": {
             "vars": {
-                "ansible_connection": "community.docker.docker",
-                "ansible_host": container,
-                "ansible_user": "root",
+                **connection_vars(container),
                 "swarm_listen_address": "{{ ansible_facts.default_ipv4.address }}",
                 "pki_dir": str(controller["pki_dir"]),
                 "pki_ca_passphrase": secrets.token_urlsafe(24),
@@ -105,31 +88,9 @@ def _inventory(container: str, controller: dict[str, Path]) -> dict[str, Any]:
 
 
 def _run(inventory: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    inv = tmp_path / "hosts.yml"
-    inv.write_text(yaml.safe_dump(inventory))
     playbook = tmp_path / "vault.yml"
     playbook.write_text(PLAYBOOK)
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_CACHE_PLUGIN="memory")
-    return subprocess.run(
-        ["ansible-playbook", "-i", str(inv), str(playbook)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=env,
-        check=False,
-        timeout=600,
-    )
-
-
-def _filesystem_changes(container: str) -> list[str]:
-    """The container's changes against its image, less /var/tmp (systemd's own PrivateTmp dirs)."""
-    result = _docker("diff", container)
-    assert result.returncode == 0, result.stderr
-    return sorted(
-        line
-        for line in result.stdout.splitlines()
-        if line.split(" ", 1)[1] not in ("/var", "/var/tmp") and not line.split(" ", 1)[1].startswith("/var/tmp/")
-    )
+    return run_playbook(inventory, playbook, tmp_path)
 
 
 def _vars(inv: dict[str, Any]) -> dict[str, Any]:
@@ -186,16 +147,10 @@ def test_bad_input_fails_before_any_change(
     mutate(inventory)
     shutil.rmtree(controller["pki_dir"], ignore_errors=True)
     shutil.rmtree(controller["store"], ignore_errors=True)
-    before = _filesystem_changes(container)
+    before = filesystem_changes(container)
 
     result = _run(inventory, tmp_path)
 
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, f"the role accepted the bad input ({case}):\n{output[-3000:]}"
-    for words in expected:
-        assert words in output, f"message for {case} lacks {words!r}:\n{output[-3000:]}"
-    assert "changed: [" not in output, f"a task changed something before the error:\n{output[-3000:]}"
-    after = _filesystem_changes(container)
-    assert after == before, f"{case}: the container changed before the error: {sorted(set(after) ^ set(before))}"
+    assert_refused_without_change(result, expected, case, container, before)
     assert not controller["pki_dir"].exists(), f"{case}: the CA was created on the controller"
     assert not controller["store"].exists(), f"{case}: the key store directory was created"
