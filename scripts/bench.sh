@@ -4,6 +4,9 @@
 #   2. idempotent re-run wall time and its changed count (target: changed=0, < 25% of 1.)
 #   3. hardening role wall time on one fresh container (site.yml --tags hardening)
 #   4. gpu_facts module run time on this host; 5. rotation of 10 secrets against OpenBao dev
+#   6. Vault bootstrap of a fresh single server (site.yml --tags vault on a new container:
+#      install, TLS, init, unseal, audit, KV, PKI, policies, AppRoles, root token revoked)
+#   7. unseal time of that server after a restart (playbooks/unseal.yml)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -29,6 +32,31 @@ scripts/lab.sh start
 first=$(timed "$log/first.log" scripts/lab.sh converge) || { tail -40 "$log/first.log"; exit 1; }
 second=$(timed "$log/second.log" scripts/lab.sh converge) || { tail -40 "$log/second.log"; exit 1; }
 changed=$(changed_total "$log/second.log")
+
+# Vault on one fresh container (the lab's settings and CA, its own key store): bootstrap with
+# site.yml --tags vault, then restart the server (it comes back sealed) and time unseal.yml.
+vname=orcaqueen-bench-vault
+scripts/run-node.sh "$vname" benchvault orcaqueen-lab
+mkdir -p "$log/vault-inventory"
+ln -s "$top/inventories/lab/group_vars" "$log/vault-inventory/group_vars"
+cat >"$log/vault-inventory/hosts.yml" <<INV
+swarm:
+  vars:
+    ansible_connection: community.docker.docker
+    ansible_host: $vname
+    ansible_user: root
+    vault_secrets_dir: $log/vault-store
+  children:
+    orchestrator: {hosts: {benchvault: }}
+    inference: {hosts: {benchvault: }}
+    worker: {hosts: {benchvault: }}
+INV
+vault_bootstrap=$(timed "$log/vault.log" ansible-playbook -i "$log/vault-inventory" site.yml --tags vault) ||
+  { tail -40 "$log/vault.log"; docker rm -f "$vname" >/dev/null; exit 1; }
+docker exec "$vname" systemctl restart vault
+unseal=$(timed "$log/unseal.log" ansible-playbook -i "$log/vault-inventory" playbooks/unseal.yml) ||
+  { tail -40 "$log/unseal.log"; docker rm -f "$vname" >/dev/null; exit 1; }
+docker rm -f "$vname" >/dev/null
 
 # The hardening role alone, on one fresh container.
 name=orcaqueen-bench-hardening
@@ -56,6 +84,8 @@ printf '%-48s %9.1fs\n' "lab idempotent re-run" "$second"
 printf '%-48s %10s\n' "re-run changed count (target 0)" "$changed"
 printf '%-48s %9s%%\n' "re-run / first converge (target < 25%)" "$ratio"
 printf '%-48s %9.1fs\n' "hardening role on one fresh container" "$hardening"
+printf '%-48s %9.1fs\n' "Vault bootstrap, fresh single server" "$vault_bootstrap"
+printf '%-48s %9.1fs\n' "Vault unseal after restart (unseal.yml)" "$unseal"
 # Plugins (tests/bench/bench_plugins.py): gpu_facts on this host, and 10 secret rotations
 # end-to-end against a real OpenBao dev server that the script starts and stops.
 plugins=$(python tests/bench/bench_plugins.py) || { echo "$plugins"; exit 1; }
