@@ -45,16 +45,17 @@ swarm:
     ansible_connection: community.docker.docker
     ansible_host: $vname
     ansible_user: root
-    vault_secrets_dir: $log/vault-store
   children:
     orchestrator: {hosts: {benchvault: }}
     inference: {hosts: {benchvault: }}
     worker: {hosts: {benchvault: }}
 INV
-vault_bootstrap=$(timed "$log/vault.log" ansible-playbook -i "$log/vault-inventory" site.yml --tags vault) ||
+# Its own key store (extra vars: the lab's group_vars name the lab's store).
+vault_store=(-e "vault_secrets_dir=$log/vault-store")
+vault_bootstrap=$(timed "$log/vault.log" ansible-playbook -i "$log/vault-inventory" "${vault_store[@]}" site.yml --tags vault) ||
   { tail -40 "$log/vault.log"; docker rm -f "$vname" >/dev/null; exit 1; }
 docker exec "$vname" systemctl restart vault
-unseal=$(timed "$log/unseal.log" ansible-playbook -i "$log/vault-inventory" playbooks/unseal.yml) ||
+unseal=$(timed "$log/unseal.log" ansible-playbook -i "$log/vault-inventory" "${vault_store[@]}" playbooks/unseal.yml) ||
   { tail -40 "$log/unseal.log"; docker rm -f "$vname" >/dev/null; exit 1; }
 docker rm -f "$vname" >/dev/null
 

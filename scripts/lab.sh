@@ -6,7 +6,7 @@
 #   scripts/lab.sh start     only start the containers (and make the controller secrets)
 #   scripts/lab.sh converge  run site.yml against the running lab (extra args go to ansible-playbook)
 #   scripts/lab.sh summary   print the per-node summary again
-#   scripts/lab.sh destroy   remove the containers and the network (keeps images)
+#   scripts/lab.sh destroy   remove the containers, the network and the lab Vault's key store (keeps images)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -69,6 +69,9 @@ case "${1:-up}" in
   destroy)
     for node in "${nodes[@]}"; do docker rm -f "orcaqueen-lab-$node" >/dev/null 2>&1 || true; done
     docker network rm "$network" >/dev/null 2>&1 || true
+    # The lab's Vault went with its containers: its encrypted init output and admin token are
+    # of no use any more (the vault role refuses to initialise a new cluster over them).
+    rm -rf "$ORCAQUEEN_LAB_DIR/vault"
     echo "lab: removed"
     ;;
   *)
