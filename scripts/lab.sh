@@ -72,6 +72,8 @@ case "${1:-up}" in
     # The lab's Vault went with its containers: its encrypted init output and admin token are
     # of no use any more (the vault role refuses to initialise a new cluster over them).
     rm -rf "$ORCAQUEEN_LAB_DIR/vault"
+    # Facts cached for the old containers (addresses!) must not describe the next ones.
+    for node in "${nodes[@]}"; do rm -f "$top/.cache/facts/$node"; done
     echo "lab: removed"
     ;;
   *)
