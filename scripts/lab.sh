@@ -73,7 +73,7 @@ case "${1:-up}" in
     # of no use any more (the vault role refuses to initialise a new cluster over them).
     rm -rf "$ORCAQUEEN_LAB_DIR/vault"
     # Facts cached for the old containers (addresses!) must not describe the next ones.
-    for node in "${nodes[@]}"; do rm -f "$top/.cache/facts/$node"; done
+    for node in "${nodes[@]}"; do rm -f "$top/.cache/facts/$node" "$top/.cache/facts/"*_"$node"; done
     echo "lab: removed"
     ;;
   *)
