@@ -14,6 +14,8 @@ cd "$top"
 export ORCAQUEEN_LAB_DIR="${ORCAQUEEN_LAB_DIR:-$top/.lab}"
 export ANSIBLE_CONFIG="$top/ansible.cfg"
 venv="${VENV:-$top/.venv}"
+# Ansible's own tools (ansible-vault, ...) from the same virtualenv as ansible-playbook.
+export PATH="$venv/bin:$PATH"
 network=orcaqueen-lab
 nodes=(oracle starlord thanos)
 image=orcaqueen/debian12:latest
