@@ -15,6 +15,8 @@ The documentation is in ``vllm_sizing.yml`` next to this file; the formula in ``
 
 from __future__ import annotations
 
+import json
+import re
 import typing as t
 
 try:
@@ -270,8 +272,144 @@ def _no_fit_message(
     return " ".join(parts)
 
 
+# ---- serving arguments -------------------------------------------------------------------------
+# Options the role sets itself and a model's `args` may not override: where vLLM listens (loopback,
+# behind the TLS proxy), its key (a file read by the launcher, never argv) and what it serves.
+RESERVED_ARGS = frozenset(
+    {"host", "port", "api-key", "model", "served-model-name", "uds", "ssl-keyfile", "ssl-certfile", "root-path"}
+)
+ARG_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+SERVED_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+TASKS = ("generate", "embed")
+DEVICES = ("cuda", "cpu")
+CPU_DEFAULT_CONTEXT = 2048
+# Options whose meaning the filter checks: an abbreviation of one (argparse accepts unique
+# prefixes, so `--hos 0.0.0.0` would override `--host 127.0.0.1`) is refused too.
+GUARDED_ARGS = RESERVED_ARGS | {"tensor-parallel-size", "pipeline-parallel-size", "distributed-executor-backend"}
+# Plan keys of vllm_sizing that become engine arguments (written first, sorted by name).
+PLAN_ARGS = (
+    ("tensor_parallel_size", "tensor-parallel-size"),
+    ("gpu_memory_utilization", "gpu-memory-utilization"),
+    ("max_model_len", "max-model-len"),
+    ("max_num_seqs", "max-num-seqs"),
+    ("dtype", "dtype"),
+    ("quantization", "quantization"),
+    ("kv_cache_dtype", "kv-cache-dtype"),
+)
+
+
+def _arg_value(name: str, value: t.Any) -> list[str]:
+    """argv items of one option: a flag for True, nothing for False/None, repeated for a list."""
+    if value is None or value is False:
+        return []
+    if value is True:
+        return [f"--{name}"]
+    if isinstance(value, (list, tuple)):
+        out: list[str] = []
+        for item in value:
+            out += _arg_value(name, item)
+        return out
+    if isinstance(value, dict):
+        return [f"--{name}", json.dumps(value, sort_keys=True, separators=(",", ":"))]
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return [f"--{name}", str(value)]
+
+
+def vllm_serve_args(
+    model: dict[str, t.Any],
+    plan: dict[str, t.Any] | None = None,
+    device: str = "cuda",
+    port: int = 8100,
+    host: str = "127.0.0.1",
+) -> list[str]:
+    """argv (after the interpreter and ``-m vllm.entrypoints.openai.api_server``) for one model.
+
+    ``model`` is an entry of ``vllm_models``; ``plan`` the result of :func:`vllm_sizing` on the host
+    (GPU hosts), or None (CPU hosts, or a model whose serving arguments are all given). Precedence,
+    lowest first: the plan, the model's own keys (``max_model_len``, ``dtype``, ...), ``args``.
+    """
+    if not isinstance(model, dict):
+        raise AnsibleFilterError("vllm_serve_args: a model must be a dict")
+    name = model.get("name")
+    source = model.get("model")
+    if not isinstance(name, str) or not SERVED_NAME.match(name):
+        raise AnsibleFilterError(
+            f"vllm_serve_args: model name {name!r} must match {SERVED_NAME.pattern} "
+            "(it names the unit and the URL path)"
+        )
+    if not isinstance(source, str) or not source.strip():
+        raise AnsibleFilterError(f"vllm_serve_args: model {name}: 'model' (a model id or a local path) is required")
+    task = model.get("task", "generate")
+    if task not in TASKS:
+        raise AnsibleFilterError(f"vllm_serve_args: model {name}: task must be one of {', '.join(TASKS)}, got {task!r}")
+    if device not in DEVICES:
+        raise AnsibleFilterError(f"vllm_serve_args: device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise AnsibleFilterError(f"vllm_serve_args: model {name}: port must be 1..65535, got {port!r}")
+    extra = model.get("args") or {}
+    if not isinstance(extra, dict):
+        raise AnsibleFilterError(f"vllm_serve_args: model {name}: args must be a dict of option -> value")
+    for key in extra:
+        if not isinstance(key, str) or not ARG_NAME.match(key):
+            raise AnsibleFilterError(
+                f"vllm_serve_args: model {name}: option {key!r} must be written like vLLM's CLI without dashes "
+                "(e.g. enforce-eager)"
+            )
+        if key in RESERVED_ARGS:
+            raise AnsibleFilterError(
+                f"vllm_serve_args: model {name}: '{key}' is set by the role (loopback bind, key file, served name) "
+                "and cannot be overridden"
+            )
+        abbreviated = sorted(g for g in GUARDED_ARGS if g != key and g.startswith(key))
+        if abbreviated:
+            raise AnsibleFilterError(
+                f"vllm_serve_args: model {name}: option '{key}' abbreviates {', '.join(abbreviated)}; "
+                "write vLLM options in full (the role's own options cannot be overridden)"
+            )
+    for key in ("tensor-parallel-size", "pipeline-parallel-size"):
+        if extra.get(key) is not None:
+            value = extra[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise AnsibleFilterError(f"vllm_serve_args: model {name}: {key} must be an integer >= 1, got {value!r}")
+    if plan is not None and not isinstance(plan, dict):
+        raise AnsibleFilterError(f"vllm_serve_args: model {name}: plan must be the dict of vllm_sizing or None")
+
+    settings: dict[str, t.Any] = {}
+    if plan:
+        for plan_key, arg in PLAN_ARGS:
+            if plan.get(plan_key) is not None:
+                settings[arg] = plan[plan_key]
+        if settings.get("kv-cache-dtype") == "auto":
+            del settings["kv-cache-dtype"]
+    if device == "cpu":
+        for gpu_only in ("tensor-parallel-size", "gpu-memory-utilization", "quantization", "kv-cache-dtype"):
+            settings.pop(gpu_only, None)
+        settings.setdefault("max-model-len", CPU_DEFAULT_CONTEXT)
+    for key in ("max_model_len", "dtype", "max_num_seqs", "quantization", "tensor_parallel_size", "revision"):
+        if model.get(key) is not None:
+            settings[key.replace("_", "-")] = model[key]
+    pp = int(extra.get("pipeline-parallel-size", 1) or 1)
+    tp = int(extra.get("tensor-parallel-size", settings.get("tensor-parallel-size", 1)) or 1)
+    if device == "cpu" and tp > 1:
+        raise AnsibleFilterError(f"vllm_serve_args: model {name}: tensor parallel needs GPUs (this host serves on CPU)")
+    if pp > 1 and extra.get("distributed-executor-backend") != "ray":
+        raise AnsibleFilterError(
+            f"vllm_serve_args: model {name}: pipeline-parallel-size {pp} spans hosts and needs "
+            "distributed-executor-backend: ray (a Ray cluster joined by every host of the group; docs/vllm.md)"
+        )
+    settings.update(extra)
+
+    argv = ["--model", source, "--served-model-name", name, "--host", host, "--port", str(port)]
+    if task == "embed":
+        argv += ["--runner", "pooling", "--convert", "embed"]
+    for key in sorted(settings, key=lambda k: (k not in dict(PLAN_ARGS).values(), k)):
+        argv += _arg_value(key, settings[key])
+    return argv
+
+
 class FilterModule:
     """orcaqueen.swarm filters for vLLM."""
 
     def filters(self) -> dict[str, t.Callable[..., t.Any]]:
-        return {"vllm_sizing": vllm_sizing}
+        return {"vllm_sizing": vllm_sizing, "vllm_serve_args": vllm_serve_args}
