@@ -106,11 +106,11 @@ class Vault:
             return exc.code, {}
 
     def put_key(self, path: str, value: str) -> None:
-        status, _ = self.api("POST", f"secret/data/{path}", {"data": {"value": value}})
+        status = self.api("POST", f"secret/data/{path}", {"data": {"value": value}})[0]
         assert status == 200, f"writing secret/{path}: HTTP {status}"
 
     def delete_key(self, path: str) -> None:
-        status, _ = self.api("DELETE", f"secret/metadata/{path}")
+        status = self.api("DELETE", f"secret/metadata/{path}")[0]
         assert status in (200, 204), f"deleting secret/{path}: HTTP {status}"
 
     def has_key(self, path: str) -> bool:
