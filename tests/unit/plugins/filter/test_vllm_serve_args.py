@@ -5,67 +5,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.orcaqueen.swarm.plugins.filter import vllm
-from ansible_collections.orcaqueen.swarm.plugins.module_utils import gpu
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "gpu"
+# Model shapes and GPU facts of test_vllm.py (pytest puts this directory on sys.path).
+from test_vllm import LLAMA_8B, QWEN_32B_AWQ, RTX4090, TWO_3090
 
-# Model shapes as in test_vllm.py (from the models' config.json).
-LLAMA_8B_SPEC = {
-    "name": "llama-8b",
-    "params_b": 8.03,
-    "layers": 32,
-    "kv_heads": 8,
-    "attention_heads": 32,
-    "head_dim": 128,
-    "context": 32768,
-}
-QWEN_32B_AWQ_SPEC = {
-    "name": "qwen-32b",
-    "params_b": 32.8,
-    "weight_bits": 4,
-    "unquantized_params_b": 1.557,
-    "layers": 64,
-    "kv_heads": 8,
-    "attention_heads": 40,
-    "head_dim": 128,
-    "context": 32768,
-}
+LLAMA_8B_SPEC = {**LLAMA_8B, "name": "llama-8b"}
+QWEN_32B_AWQ_SPEC = {**QWEN_32B_AWQ, "name": "qwen-32b"}
 LLAMA = {"name": "llama-8b", "model": "meta-llama/Llama-3.1-8B-Instruct"}
 QWEN = {"name": "qwen-32b", "model": "Qwen/Qwen2.5-32B-Instruct-AWQ"}
-HEAD_LLAMA = [
-    "--model",
-    "meta-llama/Llama-3.1-8B-Instruct",
-    "--served-model-name",
-    "llama-8b",
-    "--host",
-    "127.0.0.1",
-    "--port",
-    "8100",
-]
-HEAD_QWEN = [
-    "--model",
-    "Qwen/Qwen2.5-32B-Instruct-AWQ",
-    "--served-model-name",
-    "qwen-32b",
-    "--host",
-    "127.0.0.1",
-    "--port",
-    "8100",
-]
-
-
-def facts(name: str) -> dict[str, Any]:
-    return gpu.parse_nvidia_smi_xml((FIXTURES / name).read_text())
-
-
-RTX4090 = facts("nvidia-smi-q-x_rtx4090_550.xml")  # one RTX 4090, 24564 MiB, compute capability 8.9
-TWO_3090 = facts("nvidia-smi-q-x_2x-rtx3090_560.xml")  # two RTX 3090, 24576 MiB each, 8.6
+HEAD = ["--host", "127.0.0.1", "--port", "8100"]
+HEAD_LLAMA = ["--model", LLAMA["model"], "--served-model-name", "llama-8b", *HEAD]
+HEAD_QWEN = ["--model", QWEN["model"], "--served-model-name", "qwen-32b", *HEAD]
 
 
 def plan_4090_llama() -> dict[str, Any]:
@@ -80,82 +35,43 @@ def test_fixtures_are_the_gpus_the_argv_is_sized_for() -> None:
 # ---- sizing -> argv ----------------------------------------------------------------------------
 
 
-def test_4090_llama_8b_full_context() -> None:
-    assert vllm.vllm_serve_args(LLAMA, plan_4090_llama()) == [
-        *HEAD_LLAMA,
-        "--dtype",
-        "bfloat16",
-        "--gpu-memory-utilization",
-        "0.9",
-        "--max-model-len",
-        "32768",
-        "--max-num-seqs",
-        "4",
-        "--tensor-parallel-size",
-        "1",
-    ]
+def engine(dtype: str, length: int, seqs: int, tp: int, quantization: str = "", kv_cache: str = "") -> list[str]:
+    """The engine part of the argv, in the filter's order (plan options sorted by name)."""
+    argv = ["--dtype", dtype, "--gpu-memory-utilization", "0.9"]
+    argv += ["--kv-cache-dtype", kv_cache] if kv_cache else []
+    argv += ["--max-model-len", str(length), "--max-num-seqs", str(seqs)]
+    argv += ["--quantization", quantization] if quantization else []
+    return [*argv, "--tensor-parallel-size", str(tp)]
 
 
-def test_4090_qwen_32b_awq_reduced_context_and_quantization() -> None:
-    plan = vllm.vllm_sizing(RTX4090, QWEN_32B_AWQ_SPEC)
-    assert vllm.vllm_serve_args(QWEN, plan) == [
-        *HEAD_QWEN,
-        "--dtype",
-        "float16",
-        "--gpu-memory-utilization",
-        "0.9",
-        "--max-model-len",
-        "4608",
-        "--max-num-seqs",
-        "4",
-        "--quantization",
-        "awq_marlin",
-        "--tensor-parallel-size",
-        "1",
-    ]
+@pytest.mark.parametrize(
+    ("gpus", "model", "spec", "expected"),
+    [
+        # Llama-3.1-8B at 16 bit holds its whole 32k context on one RTX 4090.
+        (RTX4090, LLAMA, LLAMA_8B_SPEC, engine("bfloat16", 32768, 4, 1)),
+        # Qwen2.5-32B AWQ fits one 4090 only with a shorter context; 4-bit -> awq_marlin, float16.
+        (RTX4090, QWEN, QWEN_32B_AWQ_SPEC, engine("float16", 4608, 4, 1, "awq_marlin")),
+        # On two 3090s it gets tensor parallel 2 and the full context.
+        (TWO_3090, QWEN, QWEN_32B_AWQ_SPEC, engine("float16", 32768, 10, 2, "awq_marlin")),
+        # An fp8 KV cache is the one case that writes --kv-cache-dtype (and doubles the sequences).
+        (
+            TWO_3090,
+            QWEN,
+            {**QWEN_32B_AWQ_SPEC, "kv_cache_bits": 8},
+            engine("float16", 32768, 21, 2, "awq_marlin", "fp8"),
+        ),
+    ],
+    ids=["4090-llama-8b", "4090-qwen-32b-awq", "2x3090-qwen-32b-awq", "2x3090-qwen-32b-awq-fp8-kv"],
+)
+def test_sizing_to_argv(gpus: dict[str, Any], model: dict[str, Any], spec: dict[str, Any], expected: list[str]) -> None:
+    head = HEAD_LLAMA if model is LLAMA else HEAD_QWEN
+    assert vllm.vllm_serve_args(model, vllm.vllm_sizing(gpus, spec)) == [*head, *expected]
 
 
-def test_two_gpus_qwen_32b_awq_tensor_parallel() -> None:
-    plan = vllm.vllm_sizing(TWO_3090, QWEN_32B_AWQ_SPEC)
-    assert vllm.vllm_serve_args(QWEN, plan) == [
-        *HEAD_QWEN,
-        "--dtype",
-        "float16",
-        "--gpu-memory-utilization",
-        "0.9",
-        "--max-model-len",
-        "32768",
-        "--max-num-seqs",
-        "10",
-        "--quantization",
-        "awq_marlin",
-        "--tensor-parallel-size",
-        "2",
-    ]
-
-
-def test_kv_cache_dtype_only_when_fp8() -> None:
+def test_kv_cache_dtype_auto_is_not_written() -> None:
     auto = vllm.vllm_sizing(TWO_3090, QWEN_32B_AWQ_SPEC)
     assert auto["kv_cache_dtype"] == "auto"
     assert "--kv-cache-dtype" not in vllm.vllm_serve_args(QWEN, auto)
-    fp8 = vllm.vllm_sizing(TWO_3090, {**QWEN_32B_AWQ_SPEC, "kv_cache_bits": 8})
-    assert vllm.vllm_serve_args(QWEN, fp8) == [
-        *HEAD_QWEN,
-        "--dtype",
-        "float16",
-        "--gpu-memory-utilization",
-        "0.9",
-        "--kv-cache-dtype",
-        "fp8",
-        "--max-model-len",
-        "32768",
-        "--max-num-seqs",
-        "21",
-        "--quantization",
-        "awq_marlin",
-        "--tensor-parallel-size",
-        "2",
-    ]
 
 
 def test_gpu_memory_utilization_of_the_plan() -> None:
