@@ -9,7 +9,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 help:
 	@echo "make lab          3-node swarm in local containers, built by site.yml (make lab-destroy removes it)"
 	@echo "make test         lint, unit, sanity, Molecule scenarios, bad-input tests"
-	@echo "make bench        converge/idempotence timings of the lab and the hardening role"
+	@echo "make bench        lab converge/idempotence, hardening, Vault and vLLM figures"
 	@echo "make lint | unit | sanity   single test stages"
 
 venv: $(VENV)/.installed
