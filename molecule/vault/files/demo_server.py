@@ -1,4 +1,4 @@
-"""Test consumer of molecule/vault_agent: HTTPS on 127.0.0.1:8443, basic auth with the password.
+"""Test consumer of the vault agent in molecule/vault: HTTPS on 127.0.0.1:8443, basic auth.
 
 Reads the files vault-agent renders (password, certificate, key) once at start; the agent's
 reload_command restarts it when they change.
