@@ -7,6 +7,9 @@
 #   scripts/lab.sh converge  run site.yml against the running lab (extra args go to ansible-playbook)
 #   scripts/lab.sh summary   print the per-node summary again
 #   scripts/lab.sh destroy   remove the containers, the network and the lab Vault's key store (keeps images)
+#
+# ORCAQUEEN_MITOGEN=1 runs site.yml with Mitogen's strategy (faster; docs/testing.md), the default
+# (0) with Ansible's own, as an operator runs it.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +19,9 @@ export ANSIBLE_CONFIG="$top/ansible.cfg"
 venv="${VENV:-$top/.venv}"
 # Ansible's own tools (ansible-vault, ...) from the same virtualenv as ansible-playbook.
 export PATH="$venv/bin:$PATH"
+# shellcheck source=scripts/strategy-env.sh
+. "$top/scripts/strategy-env.sh"
+orcaqueen_strategy_env "$venv/bin/python"
 network=orcaqueen-lab
 nodes=(oracle starlord thanos)
 image=orcaqueen/debian12:latest

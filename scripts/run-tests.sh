@@ -15,8 +15,14 @@ venv="${VENV:-$top/.venv}"
 export PATH="$venv/bin:$PATH"
 export ANSIBLE_CONFIG="$top/ansible.cfg"
 export ANSIBLE_FORCE_COLOR=false PY_COLORS=0 NO_COLOR=1
+# Mitogen for the Molecule scenarios' own plays unless ORCAQUEEN_MITOGEN=0. The `swarm` stage
+# runs its idempotence converge of site.yml with Ansible's own strategy, as an operator runs it:
+# every task of every role under the default strategy, changed=0 (docs/testing.md).
+export ORCAQUEEN_MITOGEN="${ORCAQUEEN_MITOGEN:-1}"
+# shellcheck source=scripts/strategy-env.sh
+. "$top/scripts/strategy-env.sh"
 
-all_stages="lint build unit rules sanity harness molecule-common molecule-hardening molecule-monitoring molecule-vault_agent molecule-qdrant molecule-vault molecule-vault-ha molecule-tailscale molecule-vllm molecule-swarm integration"
+all_stages="lint build unit rules sanity harness molecule-hardening molecule-monitoring molecule-qdrant molecule-vault molecule-vault-ha molecule-tailscale molecule-swarm integration"
 stages="${STAGES:-$all_stages}"
 
 stage_lint() {
@@ -71,71 +77,160 @@ stage_harness() {
     scripts/fetch-vllm.sh
 }
 
-stage_molecule-common() {
-  molecule test -s common
+# `molecule test -s <scenario>`, one action at a time: the scenario's own test_sequence, the
+# driver's create/destroy (localhost, async docker tasks, which Mitogen does not wait for) and the
+# actions named in ANSIBLE_OWN_STRATEGY_ACTIONS with Ansible's own strategy, everything else with
+# the strategy chosen above. A failed action destroys the scenario, as `molecule test` does.
+molecule_scenario() {
+  local scenario=$1 action rc=0
+  local sequence
+  sequence=$(python - "molecule/$scenario/molecule.yml" <<'PY'
+import sys, yaml
+scenario = yaml.safe_load(open(sys.argv[1])).get("scenario", {})
+print(" ".join(scenario.get("test_sequence") or
+               ["destroy", "create", "prepare", "converge", "idempotence", "side_effect", "verify", "destroy"]))
+PY
+) || return 1
+  for action in $sequence; do
+    if [[ " create destroy ${ANSIBLE_OWN_STRATEGY_ACTIONS:-} " == *" $action "* ]]; then
+      (ORCAQUEEN_MITOGEN=0 && orcaqueen_strategy_env python && molecule "$action" -s "$scenario")
+    else
+      (orcaqueen_strategy_env python && molecule "${action//_/-}" -s "$scenario")
+    fi || { rc=1; echo "molecule $action -s $scenario failed"; break; }
+  done
+  if [ "$rc" -ne 0 ]; then
+    (ORCAQUEEN_MITOGEN=0 && orcaqueen_strategy_env python && molecule destroy -s "$scenario") || true
+  fi
+  return "$rc"
 }
 
 stage_molecule-hardening() {
-  molecule test -s hardening
+  molecule_scenario hardening
 }
 
 stage_molecule-monitoring() {
-  molecule test -s monitoring
-}
-
-stage_molecule-vault_agent() {
-  molecule test -s vault_agent
+  molecule_scenario monitoring
 }
 
 stage_molecule-qdrant() {
-  molecule test -s qdrant
-}
-
-stage_molecule-vllm() {
-  molecule test -s vllm
+  molecule_scenario qdrant
 }
 
 stage_molecule-vault() {
-  molecule test -s vault
+  molecule_scenario vault
 }
 
 stage_molecule-vault-ha() {
-  molecule test -s vault-ha
+  molecule_scenario vault-ha
 }
 
 stage_molecule-tailscale() {
-  molecule test -s tailscale
+  molecule_scenario tailscale
 }
 
 stage_molecule-swarm() {
-  molecule test -s swarm
+  ANSIBLE_OWN_STRATEGY_ACTIONS=idempotence molecule_scenario swarm
 }
 
 stage_integration() {
   pytest -q tests/integration
 }
 
+# run_stage STAGE: run one stage with its output in $logs/STAGE.log, print that log in one piece
+# when the stage ends (lanes run side by side), and record "result seconds" in $logs/STAGE.result.
+run_stage() {
+  local stage=$1 start result took
+  start=$(date +%s)
+  if [ "${#side_lane[@]}" -eq 0 ]; then
+    # One lane: stream the output as it comes.
+    echo
+    echo "==================== stage: $stage ===================="
+    if "stage_$stage" 2>&1 | tee "$logs/$stage.log"; then result=passed; else result=FAILED; fi
+    took=$(( $(date +%s) - start ))
+    echo "==================== stage: $stage $result in ${took}s ===================="
+  else
+    if "stage_$stage" >"$logs/$stage.log" 2>&1; then result=passed; else result=FAILED; fi
+    took=$(( $(date +%s) - start ))
+    {
+      flock 9
+      echo
+      echo "==================== stage: $stage ===================="
+      cat "$logs/$stage.log"
+      echo "==================== stage: $stage $result in ${took}s ===================="
+    } 9>"$logs/.print.lock"
+  fi
+  echo "$result $took" >"$logs/$stage.result"
+}
+
+# run_lane STAGE...: the stages one after another.
+run_lane() {
+  local stage
+  for stage in "$@"; do run_stage "$stage"; done
+}
+
+# Stages in the parallel lane (ORCAQUEEN_TEST_LANES=2, the default): the `swarm` scenario, the
+# longest, runs beside everything after the harness. Much of a scenario's time is spent waiting
+# (services starting, health gates, timers), so two lanes share the 2 cores well
+# (docs/testing.md). ORCAQUEEN_TEST_LANES=1 runs every stage in order.
+parallel_stages="${PARALLEL_STAGES:-molecule-swarm}"
+lanes="${ORCAQUEEN_TEST_LANES:-2}"
+logs=$(mktemp -d /tmp/orcaqueen-tests.XXXXXX)
+suite_start=$(date +%s)
+
+main_lane=()
+side_lane=()
+for stage in $stages; do
+  if [ "$lanes" -gt 1 ] && [[ " $parallel_stages " == *" $stage "* ]]; then
+    side_lane+=("$stage")
+  else
+    main_lane+=("$stage")
+  fi
+done
+# A second lane only when there is something to run beside it.
+non_harness=0
+for stage in "${main_lane[@]}"; do [ "$stage" = harness ] || non_harness=$((non_harness + 1)); done
+if [ "$non_harness" -eq 0 ]; then
+  main_lane=($stages)
+  side_lane=()
+fi
+# The harness (Docker, the images, the cached binaries) comes before both lanes.
+first=()
+if [ "${#side_lane[@]}" -gt 0 ] && [[ " $stages " == *" harness "* ]]; then
+  first=(harness)
+  rest=()
+  for stage in "${main_lane[@]}"; do [ "$stage" = harness ] || rest+=("$stage"); done
+  main_lane=("${rest[@]}")
+fi
+[ "${#first[@]}" -eq 0 ] || run_lane "${first[@]}"
+if [ "${#side_lane[@]}" -gt 0 ]; then
+  run_lane "${side_lane[@]}" &
+  side_pid=$!
+fi
+run_lane "${main_lane[@]}"
+[ -n "${side_pid:-}" ] && wait "$side_pid"
+
 passed=0
 failed=0
-report=()
-for stage in $stages; do
-  echo
-  echo "==================== stage: $stage ===================="
-  start=$(date +%s)
-  if "stage_$stage"; then
-    result=passed
-    passed=$((passed + 1))
-  else
-    result=FAILED
-    failed=$((failed + 1))
-  fi
-  took=$(( $(date +%s) - start ))
-  report+=("$(printf '%-22s %-7s %5ss' "$stage" "$result" "$took")")
-  echo "==================== stage: $stage $result in ${took}s ===================="
-done
-
 echo
 echo "stage                  result   time"
-printf '%s\n' "${report[@]}"
+for stage in $stages; do
+  read -r result took <"$logs/$stage.result" || { result=FAILED; took=0; }
+  printf '%-22s %-7s %5ss\n' "$stage" "$result" "$took"
+  if [ "$result" = passed ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+done
+echo "suite wall time: $(( $(date +%s) - suite_start ))s (lanes: $lanes)"
 echo "stages: $passed passed, $failed failed"
+# The table of the last full run, for `make bench`.
+if [ "$stages" = "$all_stages" ]; then
+  mkdir -p "$top/.cache"
+  {
+    echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, lanes $lanes, Mitogen $ORCAQUEEN_MITOGEN"
+    for stage in $stages; do
+      read -r result took <"$logs/$stage.result" || { result=FAILED; took=0; }
+      printf '%-22s %-7s %5ss\n' "$stage" "$result" "$took"
+    done
+    echo "suite wall time: $(( $(date +%s) - suite_start ))s; stages: $passed passed, $failed failed"
+  } >"$top/.cache/test-times.txt"
+fi
+rm -rf "$logs"
 [ "$failed" -eq 0 ]
