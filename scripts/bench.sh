@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: performance figures from one run on this machine (not a timed test).
-#   1. lab first converge wall time (fresh containers)
-#   2. idempotent re-run wall time and its changed count (target: changed=0, < 25% of 1.)
+#   1. lab first converge wall time (fresh containers, Mitogen; target 6 min)
+#   2. idempotent re-run wall time with Mitogen and with Ansible's own strategy, side by side,
+#      their changed counts (target 0) and the task headers the re-run executed (target <= 250)
 #   3. hardening role wall time on one fresh container (site.yml --tags hardening)
 #   4. gpu_facts module run time on this host; 5. rotation of 10 secrets against OpenBao dev
 #   6. Vault bootstrap of a fresh single server (site.yml --tags vault on a new container:
@@ -31,9 +32,12 @@ timed() {
 scripts/lab.sh destroy >/dev/null
 scripts/lab.sh start
 
-first=$(timed "$log/first.log" scripts/lab.sh converge) || { tail -40 "$log/first.log"; exit 1; }
-second=$(timed "$log/second.log" scripts/lab.sh converge) || { tail -40 "$log/second.log"; exit 1; }
+first=$(ORCAQUEEN_MITOGEN=1 timed "$log/first.log" scripts/lab.sh converge) || { tail -40 "$log/first.log"; exit 1; }
+second=$(ORCAQUEEN_MITOGEN=1 timed "$log/second.log" scripts/lab.sh converge) || { tail -40 "$log/second.log"; exit 1; }
 changed=$(changed_total "$log/second.log")
+plain=$(ORCAQUEEN_MITOGEN=0 timed "$log/plain.log" scripts/lab.sh converge) || { tail -40 "$log/plain.log"; exit 1; }
+plain_changed=$(changed_total "$log/plain.log")
+headers=$(grep -c '^TASK \[' "$log/plain.log" || true)
 
 # vLLM on the lab's inference node (tests/bench/vllm_node.sh runs there).
 vllm=$(docker exec -i orcaqueen-lab-starlord bash -s <tests/bench/vllm_node.sh) || { echo "$vllm"; exit 1; }
@@ -48,7 +52,7 @@ ln -s "$top/inventories/lab/group_vars" "$log/vault-inventory/group_vars"
 cat >"$log/vault-inventory/hosts.yml" <<INV
 swarm:
   vars:
-    ansible_connection: community.docker.docker
+    ansible_connection: docker
     ansible_host: $vname
     ansible_user: root
   children:
@@ -71,7 +75,7 @@ scripts/run-node.sh "$name" bench orcaqueen-lab
 cat >"$log/bench-inventory.yml" <<INV
 swarm:
   vars:
-    ansible_connection: community.docker.docker
+    ansible_connection: docker
     ansible_host: $name
     ansible_user: root
     common_admin_ssh_public_keys: ["$(cat "$ORCAQUEEN_LAB_DIR/admin_ed25519.pub")"]
@@ -86,9 +90,12 @@ docker rm -f "$name" >/dev/null
 
 ratio=$(echo "scale=1; 100 * $second / $first" | bc)
 printf '\n%-48s %10s\n' "benchmark (this machine: $(nproc) cores)" "figure"
-printf '%-48s %9.1fs\n' "lab first converge (3 nodes, site.yml)" "$first"
-printf '%-48s %9.1fs\n' "lab idempotent re-run" "$second"
-printf '%-48s %10s\n' "re-run changed count (target 0)" "$changed"
+printf '%-48s %9.1fs\n' "lab first converge (3 nodes, site.yml, Mitogen)" "$first"
+printf '%-48s %9.1fs\n' "lab idempotent re-run, Mitogen" "$second"
+printf '%-48s %9.1fs\n' "lab idempotent re-run, Ansible's own strategy" "$plain"
+printf '%-48s %9.2fx\n' "re-run speed-up with Mitogen" "$(echo "scale=2; $plain / $second" | bc)"
+printf '%-48s %10s\n' "re-run changed count, Mitogen / own (target 0)" "$changed / $plain_changed"
+printf '%-48s %10s\n' "re-run task headers executed (target <= 250)" "$headers"
 printf '%-48s %9s%%\n' "re-run / first converge (target < 25%)" "$ratio"
 printf '%-48s %9.1fs\n' "hardening role on one fresh container" "$hardening"
 printf '%-48s %9.1fs\n' "Vault bootstrap, fresh single server" "$vault_bootstrap"
@@ -103,4 +110,13 @@ plugins=$(python tests/bench/bench_plugins.py) || { echo "$plugins"; exit 1; }
 figure() { awk -F'\t' -v k="$1" '$1 == k { print $2 }' <<<"$plugins"; }
 printf '%-48s %9.2fs\n' "gpu_facts module run (median of 5)" "$(figure gpu_facts)"
 printf '%-48s %9.1fs\n' "rotate 10 secrets (OpenBao dev, end-to-end)" "$(figure rotate10)"
+# What the suite checks (scripts/count-checks.py): folding scenarios must not lower it.
+counts=$(python scripts/count-checks.py)
+printf '%-48s %10s\n' "verifier checks (Molecule verifier tasks)" "$(awk -F'\t' '$1 == "verifier_checks" { print $2 }' <<<"$counts")"
+printf '%-48s %10s\n' "pytest tests (unit + integration)" "$(awk -F'\t' '$1 == "pytest_tests" { print $2 }' <<<"$counts")"
+# The last `make test` on this machine (scripts/run-tests.sh keeps its stage table).
+if [ -f "$top/.cache/test-times.txt" ]; then
+  echo "last make test (target: suite wall time <= 35 min on 2 cores):"
+  sed 's/^/  /' "$top/.cache/test-times.txt"
+fi
 echo "logs: $log"
