@@ -1,7 +1,8 @@
-#!/usr/bin/env python3
+# Copyright (c) 2025, orcaqueen.swarm maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Count the suite's checks: tasks of the Molecule verifiers and pytest tests.
 
-    scripts/count-checks.py [ROOT]
+    python scripts/count-checks.py [ROOT]
 
 A verifier check is one task in a verifier file: molecule/*/verify*.yml, molecule/*/side_effect.yml,
 the task files they include (molecule/*/tasks/*.yml) and the shared steps in tests/verify/. Blocks
