@@ -169,10 +169,11 @@ run_lane() {
 }
 
 # Stages in the parallel lane (ORCAQUEEN_TEST_LANES=2, the default): the `swarm` scenario, the
-# longest, runs beside everything after the harness. Much of a scenario's time is spent waiting
+# longest, then `tailscale`, beside everything else after the harness (the two lanes take about
+# as long as each other on the 2-core machine). Much of a scenario's time is spent waiting
 # (services starting, health gates, timers), so two lanes share the 2 cores well
 # (docs/testing.md). ORCAQUEEN_TEST_LANES=1 runs every stage in order.
-parallel_stages="${PARALLEL_STAGES:-molecule-swarm}"
+parallel_stages="${PARALLEL_STAGES:-molecule-swarm molecule-tailscale}"
 lanes="${ORCAQUEEN_TEST_LANES:-2}"
 logs=$(mktemp -d /tmp/orcaqueen-tests.XXXXXX)
 suite_start=$(date +%s)
