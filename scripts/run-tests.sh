@@ -168,9 +168,9 @@ run_lane() {
   for stage in "$@"; do run_stage "$stage"; done
 }
 
-# Stages in the parallel lane (ORCAQUEEN_TEST_LANES=2, the default): the `swarm` scenario, the
-# longest, then `tailscale`, beside everything else after the harness (the two lanes take about
-# as long as each other on the 2-core machine). Much of a scenario's time is spent waiting
+# Stages in the parallel lane (ORCAQUEEN_TEST_LANES=2, the default): the `tailscale` and `swarm`
+# scenarios (swarm is the longest), in suite order, beside everything else after the harness (the
+# two lanes take about as long as each other on the 2-core machine). Much of a scenario's time is spent waiting
 # (services starting, health gates, timers), so two lanes share the 2 cores well
 # (docs/testing.md). ORCAQUEEN_TEST_LANES=1 runs every stage in order.
 parallel_stages="${PARALLEL_STAGES:-molecule-swarm molecule-tailscale}"
@@ -210,27 +210,27 @@ fi
 run_lane "${main_lane[@]}"
 [ -n "${side_pid:-}" ] && wait "$side_pid"
 
+# The stage table, made once: printed, and kept for `make bench` after a full run.
 passed=0
 failed=0
-echo
-echo "stage                  result   time"
+table="$logs/table.txt"
 for stage in $stages; do
   read -r result took <"$logs/$stage.result" || { result=FAILED; took=0; }
-  printf '%-22s %-7s %5ss\n' "$stage" "$result" "$took"
+  printf '%-22s %-7s %5ss\n' "$stage" "$result" "$took" >>"$table"
   if [ "$result" = passed ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 done
-echo "suite wall time: $(( $(date +%s) - suite_start ))s (lanes: $lanes)"
+wall=$(( $(date +%s) - suite_start ))
+echo
+echo "stage                  result   time"
+cat "$table"
+echo "suite wall time: ${wall}s (lanes: $lanes)"
 echo "stages: $passed passed, $failed failed"
-# The table of the last full run, for `make bench`.
 if [ "$stages" = "$all_stages" ]; then
   mkdir -p "$top/.cache"
   {
     echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, lanes $lanes, Mitogen $ORCAQUEEN_MITOGEN"
-    for stage in $stages; do
-      read -r result took <"$logs/$stage.result" || { result=FAILED; took=0; }
-      printf '%-22s %-7s %5ss\n' "$stage" "$result" "$took"
-    done
-    echo "suite wall time: $(( $(date +%s) - suite_start ))s; stages: $passed passed, $failed failed"
+    cat "$table"
+    echo "suite wall time: ${wall}s; stages: $passed passed, $failed failed"
   } >"$top/.cache/test-times.txt"
 fi
 rm -rf "$logs"
