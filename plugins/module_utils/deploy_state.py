@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 import typing as t
 
@@ -31,6 +32,10 @@ DEFAULT_STATE_DIR = "/var/lib/orcaqueen/state"
 COMPONENT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 FILE_MODE = 0o640
 DIR_MODE = 0o750
+# Copies of each deployment's config files: <state_dir>/snapshots/<component>/<config_checksum>/.
+SNAPSHOTS = "snapshots"
+SNAPSHOT_MODE = 0o700
+MANIFEST = "manifest.json"
 # The fields of ``current`` that define a deployment; a difference in any of them is a change.
 # deployed_at / deployed_by describe the run, not the deployment, and never cause a change.
 COMPARED_FIELDS = ("version", "config_checksum", "release_path", "extra")
@@ -111,9 +116,14 @@ def build_current(
     extra: dict[str, t.Any] | None,
     deployed_by: str | None,
     deployed_at: str | None = None,
+    link: str | None = None,
 ) -> Record:
-    """Build the ``current`` entry of a record."""
-    return {
+    """Build the ``current`` entry of a record.
+
+    ``link`` is the ``current`` symlink that points at ``release_path`` (what a restore
+    re-points); it is stored, not compared (it follows from the role's install directory).
+    """
+    entry = {
         "version": version,
         "config_checksum": config_checksum,
         "release_path": release_path,
@@ -121,6 +131,9 @@ def build_current(
         "deployed_at": deployed_at or utc_now(),
         "deployed_by": deployed_by,
     }
+    if link:
+        entry["link"] = link
+    return entry
 
 
 def same_deployment(old: Record | None, new: Record) -> bool:
@@ -233,3 +246,154 @@ def write_record(path: str, record: Record, mover: Mover) -> None:
         raise
     if os.path.exists(tmp):  # a mover that copied instead of renaming
         os.unlink(tmp)
+
+
+# ---- snapshots of the configuration and restores ------------------------------------------
+
+
+def snapshot_path(state_dir: str, component: str, config_checksum: str) -> str:
+    """Directory holding the copy of the config files of one deployment."""
+    validate_component(component)
+    if not isinstance(config_checksum, str) or not re.match(r"^[0-9a-f]{64}$", config_checksum):
+        raise StateError(f"config checksum {config_checksum!r} is not a sha256 hex digest")
+    return os.path.join(state_dir, SNAPSHOTS, component, config_checksum)
+
+
+def has_snapshot(state_dir: str, component: str, config_checksum: str | None) -> bool:
+    if not config_checksum:
+        return False
+    return os.path.isfile(os.path.join(snapshot_path(state_dir, component, config_checksum), MANIFEST))
+
+
+def take_snapshot(state_dir: str, component: str, config_checksum: str, files: t.Iterable[str]) -> bool:
+    """Copy the existing ``files`` into the snapshot of ``config_checksum``; False when it exists.
+
+    The copy is made in a temporary directory beside the target and renamed into place, so a
+    snapshot is either complete or absent. Files keep their content; mode and owner are kept
+    in the manifest and restored from there. The directories are 0700: config files may hold
+    hashes of secrets.
+    """
+    target = snapshot_path(state_dir, component, config_checksum)
+    if has_snapshot(state_dir, component, config_checksum):
+        return False
+    parent = os.path.dirname(target)
+    for directory in (os.path.join(state_dir, SNAPSHOTS), parent):
+        os.makedirs(directory, SNAPSHOT_MODE, exist_ok=True)
+        os.chmod(directory, SNAPSHOT_MODE)
+    tmp = tempfile.mkdtemp(prefix=".snapshot.", dir=parent)
+    try:
+        entries = []
+        for index, path in enumerate(sorted(set(files))):
+            if not os.path.isfile(path):
+                continue
+            info = os.stat(path)
+            name = f"{index:03d}"
+            shutil.copyfile(path, os.path.join(tmp, name))
+            os.chmod(os.path.join(tmp, name), 0o600)
+            entries.append(
+                {
+                    "path": path,
+                    "file": name,
+                    "mode": info.st_mode & 0o7777,
+                    "uid": info.st_uid,
+                    "gid": info.st_gid,
+                    "sha256": _sha256_file(path),
+                }
+            )
+        with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as handle:
+            json.dump({"schema": SCHEMA_VERSION, "files": entries}, handle, indent=2, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if os.path.isdir(target):  # an incomplete leftover without a manifest
+            shutil.rmtree(target)
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return True
+
+
+def prune_snapshots(state_dir: str, component: str, record: Record) -> list[str]:
+    """Remove the snapshots no entry of ``record`` refers to; return the removed checksums."""
+    base = os.path.join(state_dir, SNAPSHOTS, component)
+    if not os.path.isdir(base):
+        return []
+    entries = [record.get("current") or {}, *(record.get("history") or [])]
+    keep = {entry.get("config_checksum") for entry in entries}
+    removed = []
+    for name in sorted(os.listdir(base)):
+        if name not in keep:
+            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+            removed.append(name)
+    return removed
+
+
+def _file_matches(path: str, entry: dict[str, t.Any]) -> bool:
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if not os.path.isfile(path) or os.path.islink(path):
+        return False
+    return (
+        info.st_mode & 0o7777 == entry["mode"]
+        and info.st_uid == entry["uid"]
+        and info.st_gid == entry["gid"]
+        and _sha256_file(path) == entry["sha256"]
+    )
+
+
+def restore_plan(state_dir: str, component: str, config_checksum: str) -> list[dict[str, t.Any]]:
+    """The manifest entries of a snapshot whose files differ from the host (content, mode or owner)."""
+    directory = snapshot_path(state_dir, component, config_checksum)
+    try:
+        with open(os.path.join(directory, MANIFEST), encoding="utf-8") as handle:
+            manifest = json.load(handle)
+    except FileNotFoundError as exc:
+        raise StateError(
+            f"no snapshot of the configuration {config_checksum[:12]} of {component} in {directory}: it was "
+            "recorded before snapshots existed or was pruned; deploy that version with its role instead"
+        ) from exc
+    return [entry for entry in manifest["files"] if not _file_matches(entry["path"], entry)]
+
+
+def restore_files(state_dir: str, component: str, config_checksum: str, entries: list[dict[str, t.Any]]) -> None:
+    """Put the snapshot copies of ``entries`` back, each atomically (temp file + rename)."""
+    directory = snapshot_path(state_dir, component, config_checksum)
+    for entry in entries:
+        dest = entry["path"]
+        os.makedirs(os.path.dirname(dest), 0o755, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(dest)}.", suffix=".restore", dir=os.path.dirname(dest))
+        os.close(fd)
+        try:
+            shutil.copyfile(os.path.join(directory, entry["file"]), tmp)
+            os.chown(tmp, entry["uid"], entry["gid"])
+            os.chmod(tmp, entry["mode"])
+            os.replace(tmp, dest)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+
+def link_needs_switch(link: str, release_path: str) -> bool:
+    """True when ``link`` does not point at ``release_path``; an error when the release is gone."""
+    if os.path.islink(link) and os.readlink(link) == release_path:
+        return False
+    if not os.path.isdir(release_path):
+        raise StateError(
+            f"release directory {release_path} is gone: cannot point {link} at it; deploy that version "
+            "with its role instead"
+        )
+    if os.path.lexists(link) and not os.path.islink(link):
+        raise StateError(f"{link} exists and is not a symlink; move it aside first")
+    return True
+
+
+def switch_link(link: str, release_path: str) -> None:
+    """Point ``link`` at ``release_path`` atomically (a new symlink renamed over the old one)."""
+    tmp = f"{link}.orcaqueen-tmp"
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    os.symlink(release_path, tmp)
+    os.replace(tmp, link)

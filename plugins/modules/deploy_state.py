@@ -21,6 +21,14 @@ description:
     C(current) to the front of C(history).
   - Files are written atomically (temporary file in the same directory, then a rename) with mode
     C(0640); the directory is created with mode C(0750).
+  - With O(snapshot=true) a copy of O(config_files) is kept per deployment under
+    C(<state_dir>/snapshots/<component>/<config_checksum>/) (mode C(0700)); snapshots that no entry
+    of the record refers to any more are removed.
+  - O(state=restore) puts a recorded deployment back: the config files from its snapshot (content,
+    mode and owner) and the C(current) link (O(link)) to its release directory, each atomically.
+    O(restore_to=current) returns to the recorded deployment (the last one that passed its health
+    gate: what a failed change is rolled back to); O(restore_to=previous) returns to the newest entry
+    of the history and records it as the deployment in place. The caller restarts RV(units).
 author:
   - orcaqueen.swarm maintainers (@orcaqueen)
 options:
@@ -34,9 +42,10 @@ options:
   state:
     description:
       - V(present) records a deployment, V(query) reads records and never changes anything,
-        V(absent) removes the record of O(component).
+        V(absent) removes the record of O(component), V(restore) puts a recorded deployment back
+        (see O(restore_to)).
     type: str
-    choices: [present, query, absent]
+    choices: [present, query, absent, restore]
     default: present
   version:
     description:
@@ -67,6 +76,22 @@ options:
     description:
       - The versioned release directory the component runs from, if it has one.
     type: path
+  link:
+    description:
+      - The symlink that points at O(release_path) (C(<install_dir>/current)). Stored with the
+        deployment, not compared; O(state=restore) re-points it.
+    type: path
+  snapshot:
+    description:
+      - Keep a copy of O(config_files) for this deployment, so that O(state=restore) can put them back.
+    type: bool
+    default: false
+  restore_to:
+    description:
+      - With O(state=restore), V(current) (the recorded deployment) or V(previous) (the newest history entry).
+    type: str
+    choices: [current, previous]
+    default: previous
   extra:
     description:
       - Any further data worth keeping with the deployment (units, ports, image digests).
@@ -128,6 +153,13 @@ EXAMPLES = r"""
   orcaqueen.swarm.deploy_state:
     state: query
   register: all_state
+
+- name: Roll vLLM back to the deployment before the current one (then restart its units)
+  orcaqueen.swarm.deploy_state:
+    component: vllm
+    state: restore
+    restore_to: previous
+  register: vllm_restore
 
 - name: Forget a component that was removed
   orcaqueen.swarm.deploy_state:
@@ -199,23 +231,33 @@ from ansible_collections.orcaqueen.swarm.plugins.module_utils.deploy_state impor
     StateError,
     build_current,
     checksum_files,
+    link_needs_switch,
     merge,
     previous_of,
+    prune_snapshots,
     read_all,
     read_record,
+    restore_files,
+    restore_plan,
     state_path,
+    switch_link,
+    take_snapshot,
+    utc_now,
     validate_component,
     write_record,
 )
 
 ARGUMENT_SPEC: dict[str, t.Any] = dict(
     component=dict(type="str"),
-    state=dict(type="str", default="present", choices=["present", "query", "absent"]),
+    state=dict(type="str", default="present", choices=["present", "query", "absent", "restore"]),
     version=dict(type="str"),
     config_checksum=dict(type="str"),
     config_files=dict(type="list", elements="path"),
     ignore_missing_files=dict(type="bool", default=False),
     release_path=dict(type="path"),
+    link=dict(type="path"),
+    snapshot=dict(type="bool", default=False),
+    restore_to=dict(type="str", default="previous", choices=["current", "previous"]),
     extra=dict(type="dict"),
     deployed_by=dict(type="str"),
     state_dir=dict(type="path", default="/var/lib/orcaqueen/state"),
@@ -230,6 +272,7 @@ def build_module() -> AnsibleModule:
         required_if=[
             ("state", "present", ("component", "version")),
             ("state", "absent", ("component",)),
+            ("state", "restore", ("component",)),
         ],
         supports_check_mode=True,
     )
@@ -267,11 +310,22 @@ def run_present(module: AnsibleModule, params: dict[str, t.Any]) -> dict[str, t.
     if params["config_files"]:
         checksum = checksum_files(params["config_files"], params["ignore_missing_files"])
     new_current = build_current(
-        params["version"], checksum, params["release_path"], params["extra"], params["deployed_by"]
+        params["version"],
+        checksum,
+        params["release_path"],
+        params["extra"],
+        params["deployed_by"],
+        link=params["link"],
     )
     old = read_record(path)
     new = merge(old, params["component"], new_current, params["keep_history"])
     changed = ensure_dir(module, params["state_dir"])
+    snapshot = params["snapshot"] and bool(params["config_files"]) and new["current"]["config_checksum"]
+    if snapshot and not module.check_mode:
+        # A missing snapshot of the deployment in place is taken as well (records made before
+        # snapshots existed); it is not a change of the deployment.
+        checksum = new["current"]["config_checksum"]
+        take_snapshot(params["state_dir"], params["component"], checksum, params["config_files"])
     if new != old:
         changed = True
         if not module.check_mode:
@@ -279,6 +333,8 @@ def run_present(module: AnsibleModule, params: dict[str, t.Any]) -> dict[str, t.
             ensure_file_mode(module, path)
     elif ensure_file_mode(module, path):
         changed = True
+    if snapshot and not module.check_mode:
+        prune_snapshots(params["state_dir"], params["component"], new)
     result = result_for(new, path, changed)
     result["diff"] = dict(before=old or {}, after=new, before_header=path, after_header=path)
     return result
@@ -293,6 +349,43 @@ def run_absent(module: AnsibleModule, params: dict[str, t.Any]) -> dict[str, t.A
         os.unlink(path)
     result = result_for(None, path, True)
     result["diff"] = dict(before=old, after={}, before_header=path, after_header=path)
+    return result
+
+
+def run_restore(module: AnsibleModule, params: dict[str, t.Any]) -> dict[str, t.Any]:
+    component = params["component"]
+    path = state_path(params["state_dir"], component)
+    old = read_record(path)
+    if not old or not old.get("current"):
+        raise StateError(f"nothing is recorded for {component} in {path}: there is nothing to restore")
+    target = old["current"] if params["restore_to"] == "current" else previous_of(old)
+    if target is None:
+        raise StateError(
+            f"{component} has no earlier deployment in {path} (its history is empty): there is nothing to roll back to"
+        )
+    entries = []
+    if target.get("config_checksum"):
+        entries = restore_plan(params["state_dir"], component, target["config_checksum"])
+    link = target.get("link") or params["link"]
+    switch = bool(link and target.get("release_path")) and link_needs_switch(link, target["release_path"])
+    new = old
+    if params["restore_to"] == "previous":
+        back = dict(target, deployed_at=utc_now(), deployed_by=params["deployed_by"] or target.get("deployed_by"))
+        new = merge(old, component, back, params["keep_history"])
+    if not module.check_mode:
+        if entries:
+            restore_files(params["state_dir"], component, target["config_checksum"], entries)
+        if switch:
+            switch_link(link, target["release_path"])
+        if new is not old:
+            write_record(path, new, module.atomic_move)
+    result = result_for(new, path, bool(entries) or switch or new is not old)
+    result.update(
+        restored=target,
+        files=[entry["path"] for entry in entries],
+        link_switched=switch,
+        units=list((target.get("extra") or {}).get("units") or []),
+    )
     return result
 
 
@@ -311,6 +404,8 @@ def run(module: AnsibleModule) -> dict[str, t.Any]:
         return run_present(module, params)
     if params["state"] == "absent":
         return run_absent(module, params)
+    if params["state"] == "restore":
+        return run_restore(module, params)
     return run_query(params)
 
 

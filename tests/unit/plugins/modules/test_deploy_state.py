@@ -341,3 +341,106 @@ def test_unwritable_state_dir_fails_with_advice(tmp_path: Path, run) -> None:
     result = run(present(blocker / "state"))
     assert result["failed"] is True
     assert "become" in result["msg"]
+
+
+# --------------------------------------------------------------------------- snapshots and restore
+def deploy(state_dir: Path, root: Path, version: str, config: str, run) -> dict[str, Any]:
+    """A release directory, its `current` link and one config file, recorded with a snapshot."""
+    release = root / "releases" / version
+    release.mkdir(parents=True, exist_ok=True)
+    (release / "bin").write_text(version)
+    link = root / "current"
+    if link.is_symlink():
+        link.unlink()
+    link.symlink_to(release)
+    conf = root / "etc" / "app.conf"
+    conf.parent.mkdir(exist_ok=True)
+    conf.write_text(config)
+    os.chmod(conf, 0o640)
+    return run(
+        present(
+            state_dir,
+            version,
+            config_files=[str(conf)],
+            release_path=str(release),
+            link=str(link),
+            snapshot=True,
+            extra={"units": ["app.service"]},
+        )
+    )
+
+
+def restore(state_dir: Path, to: str, run, check: bool = False) -> dict[str, Any]:
+    return run({"component": "vllm", "state": "restore", "restore_to": to, "state_dir": str(state_dir)}, check)
+
+
+def test_snapshot_is_kept_per_deployment_and_pruned_with_the_history(state_dir: Path, tmp_path: Path, run) -> None:
+    root = tmp_path / "opt"
+    for n in range(4):
+        deploy(state_dir, root, f"1.0.{n}", f"setting={n}\n", run)
+    record = run({"component": "vllm", "state": "query", "state_dir": str(state_dir)})["record"]
+    kept = sorted(p.name for p in (state_dir / "snapshots" / "vllm").iterdir())
+    expected = sorted(e["config_checksum"] for e in [record["current"]] + record["history"])
+    assert kept == expected
+    (root / "etc" / "app.conf").write_text("setting=9\n")
+    run(present(state_dir, "9.9.9", config_files=[str(root / "etc" / "app.conf")], snapshot=True, keep_history=1))
+    assert len(list((state_dir / "snapshots" / "vllm").iterdir())) == 2
+    assert stat.S_IMODE((state_dir / "snapshots").stat().st_mode) == 0o700
+
+
+def test_restore_previous_brings_back_link_and_config_and_records_it(state_dir: Path, tmp_path: Path, run) -> None:
+    root = tmp_path / "opt"
+    deploy(state_dir, root, "1.0.0", "old\n", run)
+    deploy(state_dir, root, "2.0.0", "new\n", run)
+    check = restore(state_dir, "previous", run, check=True)
+    assert check["changed"] is True and check["link_switched"] is True
+    assert (root / "etc" / "app.conf").read_text() == "new\n"  # check mode wrote nothing
+    result = restore(state_dir, "previous", run)
+    assert result["changed"] is True, result
+    assert result["restored"]["version"] == "1.0.0"
+    assert result["units"] == ["app.service"]
+    assert result["files"] == [str(root / "etc" / "app.conf")]
+    assert os.readlink(root / "current") == str(root / "releases" / "1.0.0")
+    assert (root / "etc" / "app.conf").read_text() == "old\n"
+    assert stat.S_IMODE((root / "etc" / "app.conf").stat().st_mode) == 0o640
+    assert result["record"]["current"]["version"] == "1.0.0"
+    assert result["record"]["history"][0]["version"] == "2.0.0"
+    # Restoring what is in place again changes nothing.
+    assert restore(state_dir, "current", run)["changed"] is False
+
+
+def test_restore_current_undoes_an_unrecorded_change(state_dir: Path, tmp_path: Path, run) -> None:
+    root = tmp_path / "opt"
+    deploy(state_dir, root, "1.0.0", "good\n", run)
+    # A failed upgrade: new release linked and config written, never recorded (its gate failed).
+    (root / "releases" / "2.0.0").mkdir()
+    (root / "current").unlink()
+    (root / "current").symlink_to(root / "releases" / "2.0.0")
+    (root / "etc" / "app.conf").write_text("broken\n")
+    result = restore(state_dir, "current", run)
+    assert result["changed"] is True and result["link_switched"] is True
+    assert (root / "etc" / "app.conf").read_text() == "good\n"
+    assert os.readlink(root / "current") == str(root / "releases" / "1.0.0")
+    assert result["record"]["current"]["version"] == "1.0.0"
+    assert result["record"]["history"] == []
+
+
+def test_restore_without_history_or_record_says_so(state_dir: Path, tmp_path: Path, run) -> None:
+    assert "nothing is recorded" in restore(state_dir, "previous", run)["msg"]
+    deploy(state_dir, tmp_path / "opt", "1.0.0", "x\n", run)
+    failed = restore(state_dir, "previous", run)
+    assert failed.get("failed") is True
+    assert "nothing to roll back to" in failed["msg"]
+
+
+def test_restore_of_a_removed_release_fails_before_changing_anything(state_dir: Path, tmp_path: Path, run) -> None:
+    root = tmp_path / "opt"
+    deploy(state_dir, root, "1.0.0", "old\n", run)
+    deploy(state_dir, root, "2.0.0", "new\n", run)
+    (root / "releases" / "1.0.0" / "bin").unlink()
+    (root / "releases" / "1.0.0").rmdir()
+    failed = restore(state_dir, "previous", run)
+    assert failed.get("failed") is True
+    assert "is gone" in failed["msg"]
+    assert (root / "etc" / "app.conf").read_text() == "new\n"
+    assert os.readlink(root / "current") == str(root / "releases" / "2.0.0")
