@@ -54,7 +54,7 @@ def test_builtin_matrix(tmp_path: Path) -> None:
     result = _result(tmp_path, "query('orcaqueen.swarm.service_matrix')")
     assert result == sm.validate_matrix(sm.default_matrix())
     vault = next(e for e in result if e["service"] == "vault_api")
-    assert vault["ports"] == [{"port": 8200, "proto": "tcp"}]
+    assert vault["ports"] == [{"port": 8200, "proto": "tcp", "port_var": "vault_api_port"}]
     assert vault["from"] == ["swarm", "admin"]
 
 
@@ -75,10 +75,14 @@ def test_operator_override_and_builtin_option(tmp_path: Path) -> None:
         {
             "service": "web",
             "groups": ["worker"],
-            "ports": [{"port": 443, "proto": "tcp"}],
+            "ports": [{"port": 443, "proto": "tcp", "port_var": None}],
             "tls": "yes",
             "from": ["admin"],
             "description": "",
+            "enabled_by": None,
+            "scrape": None,
+            "health": None,
+            "secrets": [],
         }
     ]
     builtin = _result(
@@ -92,3 +96,15 @@ def test_bad_override_is_rejected(tmp_path: Path, bad) -> None:
     proc = _run(tmp_path, "query('orcaqueen.swarm.service_matrix')", {"swarm_service_matrix": bad})
     assert proc.returncode != 0
     assert "service matrix:" in proc.stdout + proc.stderr
+
+
+def test_port_var_returns_the_port(tmp_path: Path) -> None:
+    assert _result(tmp_path, "lookup('orcaqueen.swarm.service_matrix', port_var='node_exporter_port')") == 9100
+    custom = [{**CUSTOM[0], "ports": [{"port": 8443, "port_var": "web_port"}]}]
+    result = _result(tmp_path, "lookup('orcaqueen.swarm.service_matrix', port_var='web_port')", {"swarm_service_matrix": custom})
+    assert result == 8443
+    proc = _run(tmp_path, "lookup('orcaqueen.swarm.service_matrix', port_var='nope_port')")
+    assert proc.returncode != 0
+    assert "no port has port_var 'nope_port'" in proc.stdout + proc.stderr
+    proc = _run(tmp_path, "lookup('orcaqueen.swarm.service_matrix', 'ssh', port_var='hardening_ssh_port')")
+    assert proc.returncode != 0
