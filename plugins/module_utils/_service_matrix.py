@@ -56,14 +56,40 @@ _PREFIX = re.compile(r"^[A-Za-z0-9_-]{0,16}$")
 _TEMPLATE = re.compile(r"^[a-z0-9][a-z0-9_.-]*/[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _UNIT = re.compile(r"^[A-Za-z0-9@_.:*-]+$")
 ENTRY_KEYS: tuple[str, ...] = (
-    "service", "groups", "ports", "tls", "from", "description", "enabled_by", "scrape", "health", "secrets",
+    "service",
+    "groups",
+    "ports",
+    "tls",
+    "from",
+    "description",
+    "enabled_by",
+    "scrape",
+    "health",
+    "secrets",
 )
 PORT_KEYS: tuple[str, ...] = ("port", "proto", "port_var")
 SECRET_KEYS: tuple[str, ...] = (
-    "name", "path", "field", "generate", "delivery", "unit", "template", "reload", "readers",
+    "name",
+    "path",
+    "field",
+    "generate",
+    "delivery",
+    "unit",
+    "template",
+    "reload",
+    "readers",
 )
 SCRAPE_KEYS: tuple[str, ...] = (
-    "job", "port_var", "path", "params", "scheme", "auth", "secret", "username", "ca", "address_var",
+    "job",
+    "port_var",
+    "path",
+    "params",
+    "scheme",
+    "auth",
+    "secret",
+    "username",
+    "ca",
+    "address_var",
 )
 DELIVERIES: tuple[str, ...] = ("agent", "play")
 RELOADS: tuple[str, ...] = ("reloaded", "restarted")
@@ -325,7 +351,10 @@ def _check_generate(where: str, raw: t.Any) -> dict[str, t.Any]:
 
 def _check_secret(name: str, raw: t.Any) -> Entry:
     if not isinstance(raw, dict):
-        _fail(f"service '{name}': secrets are dicts {{name, field, generate, delivery, unit, template, reload}}, got {raw!r}")
+        _fail(
+            f"service '{name}': secrets are dicts {{name, field, generate, delivery, unit, template, reload}}, "
+            f"got {raw!r}"
+        )
     unknown = set(raw) - set(SECRET_KEYS)
     if unknown:
         _fail(f"service '{name}': unknown secret keys {sorted(unknown)} (allowed: {', '.join(SECRET_KEYS)})")
@@ -344,12 +373,17 @@ def _check_secret(name: str, raw: t.Any) -> Entry:
     if delivery not in DELIVERIES:
         _fail(f"{where}: delivery must be one of {DELIVERIES}, got {delivery!r}")
     if delivery == "agent" and (not isinstance(template, str) or not _TEMPLATE.match(template)):
-        _fail(f"{where}: delivery agent needs template '<directory>/<file>' (below the agent's secrets dir), got {template!r}")
+        _fail(
+            f"{where}: delivery agent needs template '<directory>/<file>' (below the agent's secrets dir), "
+            f"got {template!r}"
+        )
     if delivery == "play" and template is not None:
         _fail(f"{where}: delivery play (read by site.yml at deploy time) takes no template, got {template!r}")
     unit = raw.get("unit")
     if not isinstance(unit, str) or not _UNIT.match(unit):
-        _fail(f"{where}: unit must be the systemd unit that uses the secret (a glob like vllm-* is allowed), got {unit!r}")
+        _fail(
+            f"{where}: unit must be the systemd unit that uses the secret (a glob like vllm-* is allowed), got {unit!r}"
+        )
     unit = unit[: -len(".service")] if unit.endswith(".service") else unit
     reload = raw.get("reload", "restarted")
     if reload not in RELOADS:
@@ -818,9 +852,7 @@ def secret_id(service: str, name: str) -> str:
     return f"{service}_{name}"
 
 
-def secrets(
-    matrix: Matrix, delivery: str | None = None, services: t.Sequence[str] | None = None
-) -> list[Entry]:
+def secrets(matrix: Matrix, delivery: str | None = None, services: t.Sequence[str] | None = None) -> list[Entry]:
     """Every secret of the matrix (optionally of one delivery, or of some services), flat, with its service."""
     if delivery is not None and delivery not in DELIVERIES:
         _fail(f"delivery must be one of {DELIVERIES} or none, got {delivery!r}")

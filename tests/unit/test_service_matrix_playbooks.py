@@ -125,7 +125,9 @@ def _agent_rendered(tmp_path: Path) -> set[tuple[str, str, str]]:
     facts = _task_result(_playbook([str(path)], tmp_path), "rendered", "localhost")["ansible_facts"]
     rendered = {(t["kv_path"], t["kv_field"], f"{t['service']}/{t['file']}") for t in facts["vllm_kv"] if t["kv_path"]}
     env_file = f"{qdrant_env['service']}/{qdrant_env['file']}"
-    for mount_path, field in re.findall(r'with secret "[^"/]+/data/([^"]+)" \}\}\{\{ \.Data\.data\.(\w+)', facts["qdrant_env"]):
+    for mount_path, field in re.findall(
+        r'with secret "[^"/]+/data/([^"]+)" \}\}\{\{ \.Data\.data\.(\w+)', facts["qdrant_env"]
+    ):
         rendered.add((mount_path, field, env_file))
     return rendered
 

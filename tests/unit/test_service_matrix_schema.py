@@ -43,7 +43,12 @@ GROUPS = {
 
 
 def _entry(**over: Any) -> dict[str, Any]:
-    base = {"service": "web", "groups": ["worker"], "ports": [{"port": 8443, "port_var": "web_port"}], "from": ["admin"]}
+    base = {
+        "service": "web",
+        "groups": ["worker"],
+        "ports": [{"port": 8443, "port_var": "web_port"}],
+        "from": ["admin"],
+    }
     base.update(over)
     return base
 
@@ -141,14 +146,23 @@ def test_scrape_defaults() -> None:
         ([_entry(secrets=[_secret(delivery="file")])], "delivery must be one of"),
         ([_entry(secrets=[_secret(template=None, delivery="agent")])], "delivery agent needs template"),
         ([_entry(secrets=[_secret(template="token")])], "delivery agent needs template"),
-        ([_entry(secrets=[_secret(delivery="play")])], "delivery play (read by site.yml at deploy time) takes no template"),
+        (
+            [_entry(secrets=[_secret(delivery="play")])],
+            "delivery play (read by site.yml at deploy time) takes no template",
+        ),
         ([_entry(secrets=[_secret(unit="web; rm -rf /")])], "unit must be the systemd unit"),
         ([_entry(secrets=[_secret(unit=None)])], "unit must be the systemd unit"),
         ([_entry(secrets=[_secret(reload="kill")])], "reload must be one of"),
         ([_entry(secrets=[_secret(readers="prometheus")])], "readers must be a list"),
         ([_entry(secrets=[_secret(colour="red")])], "unknown secret keys"),
-        ([_entry(secrets=[_secret(), _secret(name="t2", path="swarm/web/token")])], "secret path 'swarm/web/token' is used twice"),
-        ([_entry(scrape={}), _entry(service="other", ports=[{"port": 1}], scrape={"job": "web"})], "scrape job 'web' is used twice"),
+        (
+            [_entry(secrets=[_secret(), _secret(name="t2", path="swarm/web/token")])],
+            "secret path 'swarm/web/token' is used twice",
+        ),
+        (
+            [_entry(scrape={}), _entry(service="other", ports=[{"port": 1}], scrape={"job": "web"})],
+            "scrape job 'web' is used twice",
+        ),
         ([_entry(colour="red")], "unknown keys"),
     ],
 )
@@ -189,24 +203,33 @@ def test_service_placement_follows_groups_and_enabled_by() -> None:
 
 def test_service_scrape_jobs() -> None:
     jobs = flt.service_scrape_jobs(MATRIX)
-    assert jobs == [
-        {"name": "vault", "group": "service_vault_api", "port": 8200, "path": "/v1/sys/metrics",
-         "params": {"format": ["prometheus"]}, "auth": "none", "ca": "bootstrap"},
-        {"name": "vllm", "group": "service_vllm", "port": 8000, "path": "/metrics", "auth": "none", "ca": "service"},
-        {"name": "qdrant", "group": "service_qdrant", "port": 6333, "path": "/metrics", "auth": "bearer",
-         "secret": "qdrant_read_only_api_key", "ca": "service"},
-    ]  # fmt: skip
+    vault = {"name": "vault", "group": "service_vault_api", "port": 8200, "path": "/v1/sys/metrics"}
+    vault |= {"params": {"format": ["prometheus"]}, "auth": "none", "ca": "bootstrap"}
+    vllm = {"name": "vllm", "group": "service_vllm", "port": 8000, "path": "/metrics", "auth": "none", "ca": "service"}
+    qdrant = {"name": "qdrant", "group": "service_qdrant", "port": 6333, "path": "/metrics", "auth": "bearer"}
+    qdrant |= {"secret": "qdrant_read_only_api_key", "ca": "service"}
+    assert jobs == [vault, vllm, qdrant]
     # Only the services deployed somewhere, and the role's own jobs on request.
     only = flt.service_scrape_jobs(MATRIX, groups={"service_vllm": ["starlord"], "service_qdrant": []})
     assert [j["name"] for j in only] == ["vllm"]
     every = flt.service_scrape_jobs(MATRIX, exclude_jobs=[])
     node = next(j for j in every if j["name"] == "node")
-    assert node == {"name": "node", "group": "service_node_exporter", "port": 9100, "path": "/metrics",
-                    "auth": "basic", "username": "prometheus", "secret": "node_exporter_web", "ca": "bootstrap"}  # fmt: skip
+    assert node == {
+        "name": "node",
+        "group": "service_node_exporter",
+        "port": 9100,
+        "path": "/metrics",
+        "auth": "basic",
+        "username": "prometheus",
+        "secret": "node_exporter_web",
+        "ca": "bootstrap",
+    }
 
 
 def test_scrape_port_var_picks_the_port() -> None:
-    entry = _entry(ports=[{"port": 1, "port_var": "a_port"}, {"port": 2, "port_var": "b_port"}], scrape={"port_var": "b_port"})
+    entry = _entry(
+        ports=[{"port": 1, "port_var": "a_port"}, {"port": 2, "port_var": "b_port"}], scrape={"port_var": "b_port"}
+    )
     assert flt.service_scrape_jobs([entry])[0]["port"] == 2
 
 
@@ -224,7 +247,10 @@ def test_service_secrets() -> None:
     }
     agent = flt.service_secrets(MATRIX, delivery="agent")
     assert all(s["template"] and s["unit"] for s in agent)
-    assert [s["id"] for s in flt.service_secrets(MATRIX, services=["qdrant"])] == ["qdrant_api_key", "qdrant_read_only_api_key"]
+    assert [s["id"] for s in flt.service_secrets(MATRIX, services=["qdrant"])] == [
+        "qdrant_api_key",
+        "qdrant_read_only_api_key",
+    ]
     assert [s["id"] for s in flt.service_secrets(MATRIX, scrape=True)] == ["qdrant_read_only_api_key"]
     with pytest.raises(AnsibleFilterError, match="no service 'nope'"):
         flt.service_secrets(MATRIX, services=["nope"])

@@ -101,7 +101,9 @@ def test_bad_override_is_rejected(tmp_path: Path, bad) -> None:
 def test_port_var_returns_the_port(tmp_path: Path) -> None:
     assert _result(tmp_path, "lookup('orcaqueen.swarm.service_matrix', port_var='node_exporter_port')") == 9100
     custom = [{**CUSTOM[0], "ports": [{"port": 8443, "port_var": "web_port"}]}]
-    result = _result(tmp_path, "lookup('orcaqueen.swarm.service_matrix', port_var='web_port')", {"swarm_service_matrix": custom})
+    result = _result(
+        tmp_path, "lookup('orcaqueen.swarm.service_matrix', port_var='web_port')", {"swarm_service_matrix": custom}
+    )
     assert result == 8443
     proc = _run(tmp_path, "lookup('orcaqueen.swarm.service_matrix', port_var='nope_port')")
     assert proc.returncode != 0
