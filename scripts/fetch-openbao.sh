@@ -12,8 +12,16 @@
 #   ${ORCAQUEEN_CACHE_DIR:-/var/cache/orcaqueen}/openbao/<version>/bao
 #   ${ORCAQUEEN_CACHE_DIR:-/var/cache/orcaqueen}/openbao/<version>/bao.sha256
 #
-# Prints `path=<binary>`, `sha256=<hex>` and `version=<version>`; exits non-zero when the binary
-# does not report `OpenBao v<version>`.
+# Beside it, the hvac wheel (pure Python; the community.hashi_vault modules need hvac >= 1.2.1 on
+# the Vault server that runs them, and Debian 12's python3-hvac is 0.11.2), pinned by the hvac==
+# line of requirements.txt, fetched with `pip download` once, its sha256 recorded beside it:
+#
+#   ${ORCAQUEEN_CACHE_DIR:-/var/cache/orcaqueen}/hvac/<version>/hvac-<version>-py3-none-any.whl
+#   ${ORCAQUEEN_CACHE_DIR:-/var/cache/orcaqueen}/hvac/<version>/hvac-<version>-py3-none-any.whl.sha256
+#
+# Prints `path=<binary>`, `sha256=<hex>`, `version=<version>`, `hvac_path=<wheel>` and
+# `hvac_sha256=<hex>` (the vault role's vault_hvac_src / vault_hvac_sha256); exits non-zero when the
+# binary does not report `OpenBao v<version>` or no hvac wheel can be had.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -67,6 +75,29 @@ PY
   sha256sum "$binary" | cut -d' ' -f1 > "$binary.sha256"
 fi
 
+# ---- hvac wheel -------------------------------------------------------------------------
+hvac_version=${HVAC_VERSION:-$(sed -n 's/^hvac==\([0-9][0-9.]*\).*/\1/p' "$top/requirements.txt")}
+if ! [[ "$hvac_version" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
+  echo "fetch-openbao: no hvac==X.Y.Z pin in requirements.txt" >&2
+  exit 2
+fi
+hvac_cache=${ORCAQUEEN_CACHE_DIR:-/var/cache/orcaqueen}/hvac/$hvac_version
+wheel=$hvac_cache/hvac-$hvac_version-py3-none-any.whl
+if ! { [ -s "$wheel" ] && [ -s "$wheel.sha256" ] &&
+       [ "$(sha256sum "$wheel" | cut -d' ' -f1)" = "$(cat "$wheel.sha256")" ]; }; then
+  mkdir -p "$hvac_cache"
+  htmp=$(mktemp -d)
+  echo "fetch-openbao: downloading the hvac==$hvac_version wheel with pip" >&2
+  "$python" -m pip download --quiet --no-deps --only-binary=:all: --dest "$htmp" "hvac==$hvac_version" >&2
+  [ -s "$htmp/$(basename "$wheel")" ] || { echo "fetch-openbao: pip gave no $(basename "$wheel")" >&2; rm -rf "$htmp"; exit 1; }
+  install -m 0644 "$htmp/$(basename "$wheel")" "$wheel.new"
+  rm -rf "$htmp"
+  mv -f "$wheel.new" "$wheel"
+  sha256sum "$wheel" | cut -d' ' -f1 > "$wheel.sha256"
+fi
+
 echo "path=$binary"
 echo "sha256=$(cat "$binary.sha256")"
 echo "version=$version"
+echo "hvac_path=$wheel"
+echo "hvac_sha256=$(cat "$wheel.sha256")"

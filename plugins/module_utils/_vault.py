@@ -2,7 +2,12 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The one Vault / OpenBao client of orcaqueen.swarm (private to the collection).
+"""Vault / OpenBao client of the ``secret_rotate`` module (private to the collection).
+
+Only for what community.hashi_vault lacks: ``secret_rotate`` needs KV v2 custom metadata, its
+``min_age`` check, grace versions and capability checks in one idempotent step with one login.
+Roles reach Vault through the community.hashi_vault modules on the first Vault server instead
+(docs/architecture.md, "Vault access").
 
 * logs in once (token, or AppRole ``role_id``/``secret_id``) and reuses the token for every
   call the module makes;
@@ -215,19 +220,6 @@ class VaultClient:
         return KvSecret(
             data=dict(data["data"]), version=int(metadata["version"]), created_time=metadata.get("created_time")
         )
-
-    def kv2_read_version(self, mount: str, path: str, version: int) -> dict[str, t.Any] | None:
-        self.login()
-        try:
-            with self._guard(f"read version {version} of {mount}/{path}"):
-                response = self._client.secrets.kv.v2.read_secret_version(
-                    path=path, mount_point=mount, version=version, raise_on_deleted_version=False
-                )
-        except VaultError as exc:
-            if exc.kind == "not_found":
-                return None
-            raise
-        return (response.get("data") or {}).get("data")
 
     def kv2_write(self, mount: str, path: str, data: dict[str, t.Any], cas: int) -> int:
         """Write a new version with check-and-set ``cas`` (0: only if absent); returns the new version."""
