@@ -24,10 +24,10 @@ description:
   - With O(snapshot=true) a copy of O(config_files) is kept per deployment under
     C(<state_dir>/snapshots/<component>/<config_checksum>/) (mode C(0700)); snapshots that no entry
     of the record refers to any more are removed.
-  - O(state=restore) puts a recorded deployment back: the config files from its snapshot (content,
+  - O(state=restore) puts a recorded deployment back, that is the config files from its snapshot (content,
     mode and owner) and the C(current) link (O(link)) to its release directory, each atomically.
     O(restore_to=current) returns to the recorded deployment (the last one that passed its health
-    gate: what a failed change is rolled back to); O(restore_to=previous) returns to the newest entry
+    gate, which is what a failed change is rolled back to); O(restore_to=previous) returns to the newest entry
     of the history and records it as the deployment in place. The caller restarts RV(units).
 author:
   - orcaqueen.swarm maintainers (@orcaqueen)

@@ -202,6 +202,13 @@ def test_rendered_unit_is_valid_and_sandboxed(container: str, tmp_path: Path) ->
     started, the exporter itself cannot run here (see the module docstring).
     """
     role = REPO / "roles" / "gpu_exporter"
+    # The unit as the role renders it: the shared entry point of orcaqueen.swarm.component with the
+    # very vars the role's tasks/main.yml passes to it.
+    unit_call = next(
+        task
+        for task in yaml.safe_load((role / "tasks" / "main.yml").read_text())
+        if (task.get("ansible.builtin.import_role") or {}).get("tasks_from") == "unit"
+    )
     tasks: list[dict[str, Any]] = [
         {
             "ansible.builtin.file": {
@@ -218,22 +225,11 @@ def test_rendered_unit_is_valid_and_sandboxed(container: str, tmp_path: Path) ->
             }
         },
         {"ansible.builtin.user": {"name": "{{ gpu_exporter_user }}", "system": True}},
-        {"ansible.builtin.file": {"path": "{{ _gpu_exporter_unit_dir }}", "state": "directory", "mode": "0755"}},
         {
-            "ansible.builtin.template": {
-                "src": str(role / "templates" / "nvidia-gpu-exporter.service.j2"),
-                "dest": "{{ _gpu_exporter_base_unit }}",
-                "mode": "0644",
-            }
+            "name": "The role's unit",
+            "ansible.builtin.include_role": {"name": "orcaqueen.swarm.component", "tasks_from": "unit"},
+            "vars": {**unit_call["vars"], "_component_notify": []},
         },
-        {
-            "ansible.builtin.template": {
-                "src": str(role / "templates" / "orcaqueen.conf.j2"),
-                "dest": "{{ _gpu_exporter_dropin }}",
-                "mode": "0644",
-            }
-        },
-        {"ansible.builtin.systemd_service": {"daemon_reload": True}},
     ]
     role_vars = {
         **yaml.safe_load((role / "defaults" / "main.yml").read_text()),
