@@ -66,7 +66,7 @@ def test_no_unit_template_copies_the_sandbox() -> None:
     copies = []
     for template in REPO.glob("roles/*/templates/*.j2"):
         text = template.read_text()
-        if "NoNewPrivileges=" in text or "SystemCallArchitectures=" in text:
+        if "SystemCallArchitectures=" in text or "ProtectKernelTunables=" in text:
             copies.append(str(template.relative_to(REPO)))
     assert not copies, f"sandbox settings spelled out instead of orcaqueen.swarm.systemd_sandbox: {copies}"
 
