@@ -78,7 +78,7 @@ def sandbox_settings(overrides: t.Any = None, restart: bool = False) -> list[tup
         if not isinstance(key, str) or not _KEY.match(key):
             raise AnsibleFilterError(f"systemd_sandbox: {key!r} is not a systemd setting name")
     base = (RESTART if restart else ()) + SANDBOX
-    known = {key for key, _ in base}
+    known = {entry[0] for entry in base}
     settings = [(key, overrides.get(key, value)) for key, value in base]
     settings += [(key, value) for key, value in overrides.items() if key not in known]
     return [(key, _value(key, value)) for key, value in settings if value is not None]

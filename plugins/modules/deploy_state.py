@@ -214,6 +214,24 @@ records:
   returned: O(state=query) without O(component)
   type: list
   elements: dict
+restored:
+  description: The deployment that O(state=restore) put back (same fields as RV(record.current)).
+  returned: O(state=restore)
+  type: dict
+files:
+  description: Config files that O(state=restore) rewrote (or, in check mode, would rewrite).
+  returned: O(state=restore)
+  type: list
+  elements: str
+link_switched:
+  description: Whether O(state=restore) re-pointed the release link.
+  returned: O(state=restore)
+  type: bool
+units:
+  description: The systemd units recorded with the restored deployment (C(extra.units)), to restart.
+  returned: O(state=restore)
+  type: list
+  elements: str
 path:
   description: The state file of the component.
   returned: when O(component) is given

@@ -134,7 +134,7 @@ def _agent_rendered(tmp_path: Path) -> set[tuple[str, str, str]]:
 
 def test_rotate_keys_rotates_what_the_agents_render(tmp_path: Path) -> None:
     rendered = _agent_rendered(tmp_path)
-    assert {p for p, _, _ in rendered} >= {"swarm/vllm/api_key", "swarm/qdrant/api_key"}, rendered
+    assert {entry[0] for entry in rendered} >= {"swarm/vllm/api_key", "swarm/qdrant/api_key"}, rendered
     assert _rotation_plan(tmp_path) == rendered
 
 
