@@ -134,7 +134,7 @@ def test_control_inventory_passes_preflight(container: str, controller: dict[str
     output = result.stdout + result.stderr
     for task in ("Odd number of servers", "Key store password file", "No variable that turns TLS off"):
         assert f"Vault | Preflight | {task}" in output, output[-3000:]
-    assert "Vault | Install | Copy the release from the controller" in output, output[-3000:]
+    assert "Component | Release | Copy from the controller - vault" in output, output[-3000:]
     assert result.returncode != 0 and "/nonexistent/bao" in output, output[-3000:]
 
 
