@@ -117,11 +117,14 @@ def build_current(
     deployed_by: str | None,
     deployed_at: str | None = None,
     link: str | None = None,
+    inputs: str | None = None,
 ) -> Record:
     """Build the ``current`` entry of a record.
 
     ``link`` is the ``current`` symlink that points at ``release_path`` (what a restore
     re-points); it is stored, not compared (it follows from the role's install directory).
+    ``inputs`` is the digest of what the role's converge depended on (lookup converge_inputs);
+    it is stored, not compared, and lets the next run skip an unchanged converge (``in_sync``).
     """
     entry = {
         "version": version,
@@ -133,6 +136,8 @@ def build_current(
     }
     if link:
         entry["link"] = link
+    if inputs:
+        entry["inputs"] = inputs
     return entry
 
 
@@ -161,6 +166,8 @@ def merge(record: Record | None, component: str, new_current: Record, keep_histo
     history = list(base.get("history") or [])
     if same_deployment(old_current, new_current):
         current = old_current
+        if new_current.get("inputs") and old_current.get("inputs") != new_current["inputs"]:
+            current = dict(old_current, inputs=new_current["inputs"])
     else:
         current = new_current
         if old_current:
@@ -265,8 +272,14 @@ def has_snapshot(state_dir: str, component: str, config_checksum: str | None) ->
     return os.path.isfile(os.path.join(snapshot_path(state_dir, component, config_checksum), MANIFEST))
 
 
-def take_snapshot(state_dir: str, component: str, config_checksum: str, files: t.Iterable[str]) -> bool:
+def take_snapshot(
+    state_dir: str, component: str, config_checksum: str, files: t.Iterable[str], refresh: bool = False
+) -> bool:
     """Copy the existing ``files`` into the snapshot of ``config_checksum``; False when it exists.
+
+    With ``refresh``, an existing snapshot is replaced when a file's mode or owner (not part of the
+    checksum) changed, or the set of files did: the snapshot of the deployment in place must be
+    what a restore puts back and what the fast path compares with.
 
     The copy is made in a temporary directory beside the target and renamed into place, so a
     snapshot is either complete or absent. Files keep their content; mode and owner are kept
@@ -274,7 +287,8 @@ def take_snapshot(state_dir: str, component: str, config_checksum: str, files: t
     hashes of secrets.
     """
     target = snapshot_path(state_dir, component, config_checksum)
-    if has_snapshot(state_dir, component, config_checksum):
+    files = sorted({path for path in files if os.path.isfile(path)})
+    if has_snapshot(state_dir, component, config_checksum) and (not refresh or _snapshot_matches(target, files)):
         return False
     parent = os.path.dirname(target)
     for directory in (os.path.join(state_dir, SNAPSHOTS), parent):
@@ -304,9 +318,13 @@ def take_snapshot(state_dir: str, component: str, config_checksum: str, files: t
             json.dump({"schema": SCHEMA_VERSION, "files": entries}, handle, indent=2, sort_keys=True)
             handle.flush()
             os.fsync(handle.fileno())
-        if os.path.isdir(target):  # an incomplete leftover without a manifest
-            shutil.rmtree(target)
-        os.rename(tmp, target)
+        if os.path.isdir(target):  # an outdated snapshot, or an incomplete leftover without a manifest
+            old = tempfile.mkdtemp(prefix=".outdated.", dir=parent)
+            os.rename(target, os.path.join(old, "snapshot"))
+            os.rename(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -340,6 +358,14 @@ def _file_matches(path: str, entry: dict[str, t.Any]) -> bool:
         and info.st_uid == entry["uid"]
         and info.st_gid == entry["gid"]
         and _sha256_file(path) == entry["sha256"]
+    )
+
+
+def _snapshot_matches(directory: str, files: list[str]) -> bool:
+    with open(os.path.join(directory, MANIFEST), encoding="utf-8") as handle:
+        entries = json.load(handle)["files"]
+    return sorted(entry["path"] for entry in entries) == files and all(
+        _file_matches(entry["path"], entry) for entry in entries
     )
 
 
@@ -397,3 +423,48 @@ def switch_link(link: str, release_path: str) -> None:
         os.unlink(tmp)
     os.symlink(release_path, tmp)
     os.replace(tmp, link)
+
+
+# systemctl is-enabled answers that count as "starts at boot".
+ENABLED_STATES = ("enabled", "enabled-runtime", "static", "alias", "indirect", "generated")
+
+
+def in_sync_reasons(
+    state_dir: str,
+    component: str,
+    inputs: str | None,
+    unit_states: t.Callable[[list[str]], list[str]],
+    cert_expiring: t.Callable[[str], bool],
+    certificates: t.Iterable[str] = (),
+) -> list[str]:
+    """Why the host is not as the last recorded converge left it; empty when it is.
+
+    In sync means: a record exists whose ``inputs`` equal ``inputs``; every config file of its
+    snapshot has the recorded content, mode and owner; the release link points at the recorded
+    release; every recorded unit is active and enabled; no certificate in ``certificates`` expires
+    within the caller's window (``cert_expiring``). ``unit_states`` returns a list of problems.
+    """
+    record = read_record(state_path(state_dir, component))
+    current = (record or {}).get("current")
+    if not current:
+        return [f"nothing is recorded for {component}"]
+    reasons = []
+    if not inputs or current.get("inputs") != inputs:
+        reasons.append("its inputs (variables, inventory, facts or collection code) changed since the last converge")
+    if current.get("config_checksum"):
+        try:
+            drifted = restore_plan(state_dir, component, current["config_checksum"])
+        except StateError:
+            reasons.append("no snapshot of its configuration")
+        else:
+            reasons.extend(
+                f"{entry['path']} differs from the recorded file (content, mode or owner)" for entry in drifted
+            )
+    link, release = current.get("link"), current.get("release_path")
+    if link and release and not (os.path.islink(link) and os.readlink(link) == release):
+        reasons.append(f"{link} does not point at {release}")
+    units = list((current.get("extra") or {}).get("units") or [])
+    if units:
+        reasons.extend(unit_states(units))
+    reasons.extend(f"{path} is missing or expires soon" for path in certificates if cert_expiring(path))
+    return reasons

@@ -29,6 +29,10 @@ description:
     O(restore_to=current) returns to the recorded deployment (the last one that passed its health
     gate, which is what a failed change is rolled back to); O(restore_to=previous) returns to the newest entry
     of the history and records it as the deployment in place. The caller restarts RV(units).
+  - O(state=check) tells whether the host is still as the last recorded converge left it (RV(in_sync)) and,
+    if not, why (RV(reasons)), the recorded health probe (C(extra.health_argv) must exit 0, C(extra.health_url)
+    must answer over TLS with C(extra.health_ca)) included. It changes nothing. A role skips its converge when
+    it is in sync; see O(inputs).
 author:
   - orcaqueen.swarm maintainers (@orcaqueen)
 options:
@@ -36,16 +40,16 @@ options:
     description:
       - Name of the component, for example C(common), C(vault), C(vllm).
       - Must match C(^[a-z0-9][a-z0-9_-]*$).
-      - Required with O(state=present) and O(state=absent). With O(state=query) and no component,
-        every record in O(state_dir) is returned in RV(records).
+      - Required with O(state=present), O(state=absent), O(state=restore) and O(state=check).
+        With O(state=query) and no component, every record in O(state_dir) is returned in RV(records).
     type: str
   state:
     description:
       - V(present) records a deployment, V(query) reads records and never changes anything,
         V(absent) removes the record of O(component), V(restore) puts a recorded deployment back
-        (see O(restore_to)).
+        (see O(restore_to)), V(check) compares the host with the record (see RV(in_sync)) and never changes anything.
     type: str
-    choices: [present, query, absent, restore]
+    choices: [present, query, absent, restore, check]
     default: present
   version:
     description:
@@ -101,6 +105,30 @@ options:
     description:
       - Who ran the deployment, for example the controller user. Stored, not compared.
     type: str
+  inputs:
+    description:
+      - Digest of everything the role's converge depended on (lookup P(orcaqueen.swarm.converge_inputs#lookup)).
+      - With O(state=present) it is stored with the deployment in place, not compared (a new digest updates
+        the record without making a new deployment, and is not reported as a change). With O(state=check), a
+        different digest is not in sync.
+    type: str
+  force:
+    description:
+      - With O(state=check), report the host as not in sync whatever it looks like (a full converge was asked for).
+    type: bool
+    default: false
+  certificates:
+    description:
+      - With O(state=check), certificate files (PEM) that must exist and stay valid for O(certificate_min_validity)
+        seconds more; one that does not is not in sync (the role renews it).
+    type: list
+    elements: path
+    default: []
+  certificate_min_validity:
+    description:
+      - Seconds each of O(certificates) must still be valid for, usually the role's renewal window.
+    type: int
+    default: 0
   state_dir:
     description:
       - Directory holding the records.
@@ -160,6 +188,15 @@ EXAMPLES = r"""
     state: restore
     restore_to: previous
   register: vllm_restore
+
+- name: Is node_exporter as its last converge left it (then its role skips the converge)?
+  orcaqueen.swarm.deploy_state:
+    component: node_exporter
+    state: check
+    inputs: "{{ lookup('orcaqueen.swarm.converge_inputs', 'node_exporter', 'pki') }}"
+    certificates: [/etc/node_exporter/tls/node_exporter.crt]
+    certificate_min_validity: 86400
+  register: node_exporter_check
 
 - name: Forget a component that was removed
   orcaqueen.swarm.deploy_state:
@@ -223,6 +260,28 @@ files:
   returned: O(state=restore)
   type: list
   elements: str
+in_sync:
+  description:
+    - Whether the host is as the last recorded converge left it, that is a record exists whose O(inputs) are the
+      same, every config file of its snapshot has the recorded content, mode and owner, the release link points
+      at the recorded release, every unit of C(extra.units) is active and enabled, and every one of
+      O(certificates) is valid for O(certificate_min_validity) seconds more.
+  returned: O(state=check)
+  type: bool
+reasons:
+  description: Why the host is not in sync, one line each (empty when RV(in_sync)).
+  returned: O(state=check)
+  type: list
+  elements: str
+  sample: ["/etc/node_exporter/web.yml differs from the recorded file (content, mode or owner)"]
+inputs:
+  description: The O(inputs) it compared with, for the deployment record of the converge that follows.
+  returned: O(state=check)
+  type: str
+component:
+  description: The component it checked.
+  returned: O(state=check)
+  type: str
 link_switched:
   description: Whether O(state=restore) re-pointed the release link.
   returned: O(state=restore)
@@ -241,14 +300,18 @@ path:
 
 import os
 import typing as t
+from urllib.error import HTTPError
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
 from ansible_collections.orcaqueen.swarm.plugins.module_utils.deploy_state import (
     DIR_MODE,
+    ENABLED_STATES,
     FILE_MODE,
     StateError,
     build_current,
     checksum_files,
+    in_sync_reasons,
     link_needs_switch,
     merge,
     previous_of,
@@ -267,7 +330,7 @@ from ansible_collections.orcaqueen.swarm.plugins.module_utils.deploy_state impor
 
 ARGUMENT_SPEC: dict[str, t.Any] = dict(
     component=dict(type="str"),
-    state=dict(type="str", default="present", choices=["present", "query", "absent", "restore"]),
+    state=dict(type="str", default="present", choices=["present", "query", "absent", "restore", "check"]),
     version=dict(type="str"),
     config_checksum=dict(type="str"),
     config_files=dict(type="list", elements="path"),
@@ -278,6 +341,10 @@ ARGUMENT_SPEC: dict[str, t.Any] = dict(
     restore_to=dict(type="str", default="previous", choices=["current", "previous"]),
     extra=dict(type="dict"),
     deployed_by=dict(type="str"),
+    inputs=dict(type="str"),
+    force=dict(type="bool", default=False),
+    certificates=dict(type="list", elements="path", default=[]),
+    certificate_min_validity=dict(type="int", default=0),
     state_dir=dict(type="path", default="/var/lib/orcaqueen/state"),
     keep_history=dict(type="int", default=5),
 )
@@ -291,6 +358,7 @@ def build_module() -> AnsibleModule:
             ("state", "present", ("component", "version")),
             ("state", "absent", ("component",)),
             ("state", "restore", ("component",)),
+            ("state", "check", ("component",)),
         ],
         supports_check_mode=True,
     )
@@ -334,6 +402,7 @@ def run_present(module: AnsibleModule, params: dict[str, t.Any]) -> dict[str, t.
         params["extra"],
         params["deployed_by"],
         link=params["link"],
+        inputs=params["inputs"],
     )
     old = read_record(path)
     new = merge(old, params["component"], new_current, params["keep_history"])
@@ -343,9 +412,10 @@ def run_present(module: AnsibleModule, params: dict[str, t.Any]) -> dict[str, t.
         # A missing snapshot of the deployment in place is taken as well (records made before
         # snapshots existed); it is not a change of the deployment.
         checksum = new["current"]["config_checksum"]
-        take_snapshot(params["state_dir"], params["component"], checksum, params["config_files"])
+        take_snapshot(params["state_dir"], params["component"], checksum, params["config_files"], refresh=True)
     if new != old:
-        changed = True
+        # A new inputs digest alone (the fast path's memory of this converge) is written, not reported as a change.
+        changed = changed or not only_inputs_differ(old, new)
         if not module.check_mode:
             write_record(path, new, module.atomic_move)
             ensure_file_mode(module, path)
@@ -356,6 +426,13 @@ def run_present(module: AnsibleModule, params: dict[str, t.Any]) -> dict[str, t.
     result = result_for(new, path, changed)
     result["diff"] = dict(before=old or {}, after=new, before_header=path, after_header=path)
     return result
+
+
+def only_inputs_differ(old: dict[str, t.Any] | None, new: dict[str, t.Any]) -> bool:
+    if not old or not old.get("current"):
+        return False
+    strip = lambda record: dict(record, current={k: v for k, v in record["current"].items() if k != "inputs"})  # noqa: E731
+    return strip(old) == strip(new)
 
 
 def run_absent(module: AnsibleModule, params: dict[str, t.Any]) -> dict[str, t.Any]:
@@ -407,6 +484,78 @@ def run_restore(module: AnsibleModule, params: dict[str, t.Any]) -> dict[str, t.
     return result
 
 
+def unit_problems(module: AnsibleModule, units: list[str]) -> list[str]:
+    """One line per recorded unit that is not active, or would not start at boot."""
+    systemctl = module.get_bin_path("systemctl")
+    if not systemctl:
+        return ["systemctl is not available to check " + ", ".join(units)]
+    problems = []
+    for verb, good in (("is-active", ("active",)), ("is-enabled", ENABLED_STATES)):
+        # One call for all units; systemctl prints one answer per unit, in order.
+        _rc, out, _err = module.run_command([systemctl, verb, "--", *units])
+        answers = (out.splitlines() + ["unknown"] * len(units))[: len(units)]
+        pairs = zip(units, answers, strict=True)
+        problems.extend(f"{unit} is {answer} ({verb})" for unit, answer in pairs if answer not in good)
+    return problems
+
+
+def cert_expiring(module: AnsibleModule, path: str) -> bool:
+    if not os.path.isfile(path):
+        return True
+    openssl = module.get_bin_path("openssl")
+    if not openssl:
+        return True
+    seconds = str(max(module.params["certificate_min_validity"], 0))
+    rc, _out, _err = module.run_command([openssl, "x509", "-noout", "-checkend", seconds, "-in", path])
+    return rc != 0
+
+
+def health_problems(module: AnsibleModule, extra: dict[str, t.Any]) -> list[str]:
+    """The recorded health probe: C(health_argv) must exit 0; C(health_url) must answer over TLS
+    (any HTTP status below 500 - a 401 without credentials is an answer)."""
+    problems = []
+    argv = extra.get("health_argv")
+    if argv:
+        rc, _out, err = module.run_command([str(arg) for arg in argv])
+        if rc != 0:
+            problems.append(f"its health probe {' '.join(map(str, argv))} failed (rc {rc}): {err.strip()[:200]}")
+    url = extra.get("health_url")
+    if url:
+        try:
+            open_url(url, ca_path=extra.get("health_ca") or None, timeout=10, validate_certs=True)
+        except HTTPError as exc:
+            if exc.code >= 500:
+                problems.append(f"{url} answered {exc.code}")
+        except Exception as exc:  # any other failure means it does not answer
+            problems.append(f"{url} does not answer: {exc}")
+    return problems
+
+
+def run_check(module: AnsibleModule, params: dict[str, t.Any]) -> dict[str, t.Any]:
+    path = state_path(params["state_dir"], params["component"])
+    reasons = in_sync_reasons(
+        params["state_dir"],
+        params["component"],
+        params["inputs"],
+        lambda units: unit_problems(module, units),
+        lambda cert: cert_expiring(module, cert),
+        params["certificates"],
+    )
+    if not reasons:
+        current = (read_record(path) or {}).get("current") or {}
+        reasons = health_problems(module, current.get("extra") or {})
+    if params["force"]:
+        reasons.insert(0, "a full converge was asked for")
+    return dict(
+        changed=False,
+        in_sync=not reasons,
+        reasons=reasons,
+        path=path,
+        component=params["component"],
+        inputs=params["inputs"],
+    )
+
+
 def run_query(params: dict[str, t.Any]) -> dict[str, t.Any]:
     if params["component"] is None:
         return dict(changed=False, records=read_all(params["state_dir"]))
@@ -424,6 +573,8 @@ def run(module: AnsibleModule) -> dict[str, t.Any]:
         return run_absent(module, params)
     if params["state"] == "restore":
         return run_restore(module, params)
+    if params["state"] == "check":
+        return run_check(module, params)
     return run_query(params)
 
 

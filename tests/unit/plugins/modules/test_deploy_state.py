@@ -444,3 +444,107 @@ def test_restore_of_a_removed_release_fails_before_changing_anything(state_dir: 
     assert "is gone" in failed["msg"]
     assert (root / "etc" / "app.conf").read_text() == "new\n"
     assert os.readlink(root / "current") == str(root / "releases" / "2.0.0")
+
+
+# --------------------------------------------------------------------------- state=check (the fast path)
+def check(state_dir: Path, inputs: str = "digest-1", **args: Any) -> dict[str, Any]:
+    return {"component": "vllm", "state": "check", "inputs": inputs, "state_dir": str(state_dir), **args}
+
+
+def test_check_without_record_is_not_in_sync(state_dir: Path, run) -> None:
+    result = run(check(state_dir))
+    assert result["changed"] is False
+    assert result["in_sync"] is False
+    assert result["reasons"] == ["nothing is recorded for vllm"]
+
+
+def test_check_follows_inputs_files_and_link(state_dir: Path, tmp_path: Path, run) -> None:
+    conf = tmp_path / "vllm.env"
+    conf.write_text("PORT=8000\n")
+    release = tmp_path / "releases" / "1.0.0"
+    release.mkdir(parents=True)
+    link = tmp_path / "current"
+    link.symlink_to(release)
+    record = present(state_dir, config_files=[str(conf)], snapshot=True, release_path=str(release), link=str(link))
+    first = run({**record, "inputs": "digest-1"})
+    assert first["record"]["current"]["inputs"] == "digest-1"
+    assert run(check(state_dir)) == {**run(check(state_dir)), "in_sync": True, "reasons": []}
+
+    # New inputs: not in sync; recording them updates the deployment in place (no history entry),
+    # which is bookkeeping, not a change of the host.
+    assert "inputs" in run(check(state_dir, "digest-2"))["reasons"][0]
+    second = run({**record, "inputs": "digest-2"})
+    assert second["changed"] is False
+    assert json.loads((state_dir / "vllm.json").read_text())["current"]["inputs"] == "digest-2"
+    assert second["record"]["history"] == []
+    assert second["record"]["current"]["deployed_at"] == first["record"]["current"]["deployed_at"]
+    assert run({**record, "inputs": "digest-2"})["changed"] is False
+    assert run(check(state_dir, "digest-2"))["in_sync"] is True
+
+    # Drift of a config file's content or mode, and a moved link, are each seen.
+    conf.write_text("PORT=9000\n")
+    assert run(check(state_dir, "digest-2"))["reasons"] == [
+        f"{conf} differs from the recorded file (content, mode or owner)"
+    ]
+    conf.write_text("PORT=8000\n")
+    os.chmod(conf, 0o600 if stat.S_IMODE(conf.stat().st_mode) != 0o600 else 0o644)
+    assert run(check(state_dir, "digest-2"))["in_sync"] is False
+    run({**record, "inputs": "digest-2"})
+    assert run(check(state_dir, "digest-2"))["in_sync"] is True
+    other = tmp_path / "releases" / "0.9.0"
+    other.mkdir()
+    link.unlink()
+    link.symlink_to(other)
+    assert run(check(state_dir, "digest-2"))["reasons"] == [f"{link} does not point at {release}"]
+
+
+def test_check_missing_certificate_is_not_in_sync(state_dir: Path, tmp_path: Path, run) -> None:
+    run({**present(state_dir), "inputs": "digest-1"})
+    result = run(check(state_dir, certificates=[str(tmp_path / "absent.crt")], certificate_min_validity=60))
+    assert result["in_sync"] is False
+    assert result["reasons"] == [f"{tmp_path / 'absent.crt'} is missing or expires soon"]
+
+
+def test_in_sync_reasons_reports_units_it_is_given() -> None:
+    def units(names: list[str]) -> list[str]:
+        return [f"{name} is inactive (is-active)" for name in names]
+
+    # pure function, no host: a record in a temporary directory is not needed for the "nothing recorded" branch
+    assert ds.in_sync_reasons("/nonexistent", "vllm", "x", units, lambda _p: False) == ["nothing is recorded for vllm"]
+
+
+def test_in_sync_reasons_with_units(state_dir: Path, run) -> None:
+    run({**present(state_dir, extra={"units": ["vllm.service", "vllm-agent.service"]}), "inputs": "d"})
+    seen: list[list[str]] = []
+
+    def units(names: list[str]) -> list[str]:
+        seen.append(names)
+        return ["vllm.service is failed (is-active)"]
+
+    reasons = ds.in_sync_reasons(str(state_dir), "vllm", "d", units, lambda _p: False)
+    assert reasons == ["vllm.service is failed (is-active)"]
+    assert seen == [["vllm.service", "vllm-agent.service"]]
+
+
+def test_check_runs_the_recorded_health_probe(state_dir: Path, tmp_path: Path, run) -> None:
+    flag = tmp_path / "healthy"
+    flag.write_text("")
+    run({**present(state_dir, extra={"health_argv": ["test", "-e", str(flag)]}), "inputs": "d"})
+    assert run(check(state_dir, "d"))["in_sync"] is True
+    flag.unlink()
+    result = run(check(state_dir, "d"))
+    assert result["in_sync"] is False
+    assert result["reasons"][0].startswith(f"its health probe test -e {flag} failed (rc 1)")
+
+
+def test_check_health_url_that_does_not_answer(state_dir: Path, run) -> None:
+    run({**present(state_dir, extra={"health_url": "https://127.0.0.1:9/"}), "inputs": "d"})
+    result = run(check(state_dir, "d"))
+    assert result["in_sync"] is False
+    assert result["reasons"][0].startswith("https://127.0.0.1:9/ does not answer")
+
+
+def test_force_is_never_in_sync(state_dir: Path, run) -> None:
+    run({**present(state_dir), "inputs": "d"})
+    assert run(check(state_dir, "d"))["in_sync"] is True
+    assert run(check(state_dir, "d", force=True))["reasons"] == ["a full converge was asked for"]
