@@ -84,13 +84,29 @@ def service_secrets(
         raise AnsibleFilterError(f"service_secrets: {exc}") from exc
 
 
-def service_kv_read_paths(matrix: t.Any, node_groups: list[str] | None = None) -> dict[str, list[str]]:
-    """Per node group, the KV paths (below ``secret/``) that its vault agents render."""
+def service_kv_read_paths(
+    matrix: t.Any, node_groups: list[str] | None = None, by: str = "group"
+) -> dict[str, list[str]]:
+    """Per node group (or per service), the KV paths (below ``secret/``) that its vault agents render."""
     try:
         ng = _node_groups(node_groups)
-        return sm.kv_read_paths(sm.validate_matrix(matrix, ng), ng)
+        m = sm.validate_matrix(matrix, ng)
+        if by == "service":
+            return sm.kv_read_paths_by_service(m)
+        if by != "group":
+            raise ValueError(f"by must be group or service, got {by!r}")
+        return sm.kv_read_paths(m, ng)
     except ValueError as exc:
         raise AnsibleFilterError(f"service_kv_read_paths: {exc}") from exc
+
+
+def service_vault_clients(matrix: t.Any, node_groups: list[str] | None = None) -> dict[str, list[str]]:
+    """Per node group, the services that reach Vault through the node's agent (agent secrets or Vault PKI)."""
+    try:
+        ng = _node_groups(node_groups)
+        return sm.vault_clients(sm.validate_matrix(matrix, ng), ng)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"service_vault_clients: {exc}") from exc
 
 
 class FilterModule:
@@ -103,4 +119,5 @@ class FilterModule:
             "service_scrape_jobs": service_scrape_jobs,
             "service_secrets": service_secrets,
             "service_kv_read_paths": service_kv_read_paths,
+            "service_vault_clients": service_vault_clients,
         }

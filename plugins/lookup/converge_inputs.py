@@ -26,7 +26,7 @@ description:
     role's code, which are in the digest. So are the results the collection's entry points return during a run
     (C(pki_result), C(vault_kv_data), the AppRole credentials handed to an agent, ...), because their values depend on
     what ran before in the same run, not on what the operator asked for. A variable that cannot be resolved yet
-    counts by the name of its error.
+    counts by the name of its error. C(swarm_skip_unchanged) is not an input either (how to run, not what).
   - How the fast path works and what it does not see is in C(docs/state.md) of the collection.
 options:
   _terms:
@@ -91,6 +91,8 @@ RESULTS = frozenset(
         "qdrant_restore_result",
     }
 )
+# How to run, not what to deploy: switching the fast path off for one run must not make the next one converge.
+RUN_MODES = frozenset({"swarm_skip_unchanged"})
 CODE_DIRS = ("roles", "plugins")
 _CODE_DIGEST: dict[str, str] = {}
 
@@ -141,7 +143,7 @@ class LookupModule(LookupBase):
         if bad:
             raise AnsibleLookupError(f"converge_inputs: not a variable name prefix: {', '.join(bad)}")
         pattern = re.compile("^(?:" + "|".join(re.escape(p) for p in prefixes) + ")_")
-        names = sorted(name for name in variables if pattern.match(str(name)) and name not in RESULTS)
+        names = sorted(name for name in variables if pattern.match(str(name)) and name not in RESULTS | RUN_MODES)
         facts = self._resolve(variables.get("ansible_facts", {})) or {}
         if not isinstance(facts, dict):
             facts = {}

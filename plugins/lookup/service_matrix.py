@@ -83,6 +83,7 @@ _raw:
       scrape: {job: vault, port_var: null, path: /v1/sys/metrics, params: {format: [prometheus]}, scheme: https,
                auth: none, secret: null, username: null, ca: bootstrap, address_var: swarm_listen_address}
       health: null
+      pki: false
       secrets: []
 """
 

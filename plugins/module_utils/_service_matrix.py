@@ -8,8 +8,9 @@ One data structure says what the swarm is: each service's ports (and the role va
 each), TLS, who may connect, where it runs, how Prometheus scrapes it and which secrets it uses.
 From it come the Tailscale/headscale policy (``tailnet_policy``), the nftables rules on
 ``tailscale0`` (``service_firewall_rules``), the roles' port defaults (lookup ``port_var``), the
-Prometheus service jobs, the secrets site.yml ensures and rotate-keys.yml rotates, and the KV paths
-each node group's vault agents read. Operators replace it with ``swarm_service_matrix``.
+Prometheus service jobs, the secrets site.yml ensures and rotate-keys.yml rotates, the KV paths
+each node group's vault agents read, and Vault's per-service policies and PKI roles (``vault_clients``,
+``kv_read_paths`` by service). Operators replace it with ``swarm_service_matrix``.
 
 An entry::
 
@@ -23,6 +24,7 @@ An entry::
      "scrape": {"job": "qdrant", "path": "/metrics", "scheme": "https", "auth": "bearer",
                 "secret": "read_only_api_key", "ca": "service"},      # optional
      "health": {"path": "/healthz", "ca": "qdrant/ca.pem"},           # optional (rotation checks)
+     "pki": True,                       # its certificates come from the Vault PKI role of its name
      "secrets": [{"name": "api_key", "path": "swarm/qdrant/api_key", "field": "value",
                   "generate": {"length": 48, "prefix": ""},
                   "delivery": "agent",          # agent: vault_agent renders `template`; play: site.yml reads it
@@ -65,6 +67,7 @@ ENTRY_KEYS: tuple[str, ...] = (
     "enabled_by",
     "scrape",
     "health",
+    "pki",
     "secrets",
 )
 PORT_KEYS: tuple[str, ...] = ("port", "proto", "port_var")
@@ -160,6 +163,7 @@ _SERVICE_MATRIX: tuple[Entry, ...] = (
         "tls": "yes",
         "from": ["client", "admin"],
         "description": "LiteLLM gateway",
+        "pki": True,
     },
     {
         "service": "vllm",
@@ -169,6 +173,7 @@ _SERVICE_MATRIX: tuple[Entry, ...] = (
         "from": ["orchestrator", "prometheus"],
         "description": "vLLM OpenAI-compatible API (gateway and scrapes)",
         "enabled_by": {"var": "vllm_models", "default": False},
+        "pki": True,
         # The proxy serves /metrics to the Prometheus hosts only; its certificate is from the Vault PKI.
         "scrape": {"job": "vllm", "ca": "service"},
         "health": {"path": "/health", "ca": "vllm-proxy/ca_chain.pem"},
@@ -195,6 +200,7 @@ _SERVICE_MATRIX: tuple[Entry, ...] = (
         "enabled_by": {"var": "swarm_qdrant_enabled", "default": True},
         "scrape": {"job": "qdrant", "auth": "bearer", "secret": "read_only_api_key", "ca": "service"},
         "health": {"path": "/healthz", "ca": "qdrant/ca.pem"},
+        "pki": True,
         "secrets": [
             {
                 "name": "api_key",
@@ -263,6 +269,8 @@ _SERVICE_MATRIX: tuple[Entry, ...] = (
         "tls": "yes",
         "from": ["prometheus"],
         "description": "Prometheus node exporter",
+        # The node's own certificate (vault agent, PKI role node_exporter), for the host's services.
+        "pki": True,
         "scrape": {"job": "node", "auth": "basic", "secret": "web"},
         "secrets": [_web("node_exporter", "prometheus-node-exporter", ["node_exporter", "prometheus"])],
     },
@@ -522,6 +530,9 @@ def validate_matrix(matrix: t.Any, node_groups: t.Sequence[str] = NODE_GROUPS) -
         if bad:
             _fail(f"service '{name}': unknown principals {bad} (known: {sorted(known)})")
         secrets = _check_secrets(name, raw.get("secrets"))
+        pki = raw.get("pki", False)
+        if not isinstance(pki, bool):
+            _fail(f"service '{name}': pki must be true or false (certificates from the Vault PKI), got {pki!r}")
         out.append(
             {
                 "service": name,
@@ -533,6 +544,7 @@ def validate_matrix(matrix: t.Any, node_groups: t.Sequence[str] = NODE_GROUPS) -
                 "enabled_by": _check_enabled_by(name, raw.get("enabled_by")),
                 "scrape": _check_scrape(name, raw.get("scrape"), ports, secrets),
                 "health": _check_health(name, raw.get("health")),
+                "pki": pki,
                 "secrets": secrets,
             }
         )
@@ -912,6 +924,28 @@ def scrape_secrets(matrix: Matrix, exclude_jobs: t.Sequence[str] = ()) -> list[E
         if e["scrape"] and e["scrape"]["secret"] and e["scrape"]["job"] not in exclude_jobs
     }
     return [s for s in secrets(matrix) if s["id"] in wanted]
+
+
+def vault_clients(matrix: Matrix, node_groups: t.Sequence[str] = NODE_GROUPS) -> dict[str, list[str]]:
+    """Per node group, the services placed there that are Vault clients through the node's vault agent:
+    those with agent-delivered secrets or certificates from the Vault PKI. Each gets a policy and a PKI
+    role of its name, and the group's AppRole carries their policies."""
+    out: dict[str, list[str]] = {g: [] for g in node_groups}
+    for e in matrix:
+        if e["pki"] or any(s["delivery"] == "agent" for s in e["secrets"]):
+            for g in _expand_groups(e["groups"], node_groups):
+                if e["service"] not in out[g]:
+                    out[g].append(e["service"])
+    return {g: sorted(v) for g, v in out.items()}
+
+
+def kv_read_paths_by_service(matrix: Matrix) -> dict[str, list[str]]:
+    """Per service, the KV paths (below ``secret/``) of its agent-delivered secrets: its policy's reads."""
+    return {
+        e["service"]: sorted(s["path"] for s in e["secrets"] if s["delivery"] == "agent")
+        for e in matrix
+        if any(s["delivery"] == "agent" for s in e["secrets"])
+    }
 
 
 def kv_read_paths(matrix: Matrix, node_groups: t.Sequence[str] = NODE_GROUPS) -> dict[str, list[str]]:

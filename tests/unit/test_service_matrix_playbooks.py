@@ -260,3 +260,68 @@ def test_a_port_changed_in_the_matrix_moves_everything(tmp_path: Path) -> None:
     assert sorted(jobs["node"]) == ["100.64.0.1:9110", "100.64.0.2:9110", "100.64.0.3:9110"]
     assert jobs["vault"] == ["100.64.0.1:8200"]
     assert "qdrant" not in jobs  # not deployed in the lab (swarm_qdrant_enabled: false)
+
+
+# ---- Vault policies and AppRole scopes come from the matrix ---------------------------------
+
+
+def _vault_policies(tmp_path: Path, extra: dict[str, Any]) -> dict[str, str]:
+    """The vault role's policies (templates/policies.json.j2) as its defaults and vars make them."""
+    plays = [
+        {
+            "hosts": "localhost",
+            "gather_facts": False,
+            "tasks": [
+                {
+                    "name": "Role defaults and vars",
+                    "ansible.builtin.include_vars": {"file": "{{ item }}"},
+                    "loop": [
+                        str(REPO_ROOT / "roles/vault/defaults/main.yml"),
+                        str(REPO_ROOT / "roles/vault/vars/main.yml"),
+                    ],
+                },
+                {
+                    "name": "Policies",
+                    "ansible.builtin.set_fact": {
+                        "policies": "{{ lookup('ansible.builtin.template', '"
+                        + str(REPO_ROOT / "roles/vault/templates/policies.json.j2")
+                        + "') | from_json }}",
+                        "services": "{{ vault_services }}",
+                    },
+                },
+            ],
+        }
+    ]
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "policies.yml"
+    path.write_text(yaml.safe_dump(plays))
+    extra = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, **extra}
+    run = _playbook(["-i", "localhost,", str(path), "-e", json.dumps(extra)], tmp_path)
+    facts = _task_result(run, "Policies", "localhost")["ansible_facts"]
+    return {"__services__": facts["services"], **{p["name"]: p["policy"] for p in facts["policies"]}}
+
+
+def _reads(policy: str) -> list[str]:
+    return re.findall(r'path "secret/data/([^"]+)" \{ capabilities = \["read"\] \}', policy)
+
+
+def test_vault_policies_are_the_matrix(tmp_path: Path) -> None:
+    base = _vault_policies(tmp_path / "a", {})
+    # Each node group's Vault clients are the matrix's services placed there with agent secrets or Vault PKI.
+    assert base["__services__"] == sm.vault_clients(sm.validate_matrix(sm.default_matrix()))
+    # A service reads exactly its agent-delivered secrets, no wildcard over its directory.
+    assert _reads(base["swarm-svc-qdrant"]) == ["swarm/qdrant/api_key", "swarm/qdrant/read_only_api_key"]
+    assert _reads(base["swarm-svc-vllm"]) == ["swarm/vllm/api_key"]
+    assert _reads(base["swarm-svc-node_exporter"]) == []
+    assert 'path "pki_int/issue/vllm" { capabilities = ["create", "update"] }' in base["swarm-svc-vllm"]
+    assert not [p for p in base.values() if isinstance(p, str) and "swarm/qdrant/*" in p]
+
+    # One edit of the matrix: a new agent secret for vLLM is readable by vLLM's agents, by nothing else.
+    matrix = copy.deepcopy(sm.validate_matrix(sm.default_matrix()))
+    vllm = next(e for e in matrix if e["service"] == "vllm")
+    extra_secret = dict(vllm["secrets"][0], name="hf_token", path="swarm/vllm/hf_token", template="vllm/hf_token")
+    vllm["secrets"].append(extra_secret)
+    changed = _vault_policies(tmp_path / "b", {"swarm_service_matrix": matrix})
+    assert _reads(changed["swarm-svc-vllm"]) == ["swarm/vllm/api_key", "swarm/vllm/hf_token"]
+    others = [p for name, p in changed.items() if name not in ("swarm-svc-vllm", "__services__")]
+    assert not [p for p in others if "swarm/vllm/hf_token" in p]

@@ -33,6 +33,7 @@ CASES = {
     "other_prefix": {"vllm_port": 8001},
     "internal": {"_node_exporter_now": "{{ now() }}"},
     "swarm_wide": {"swarm_listen_address": "10.9.9.9"},
+    "run_mode": {"swarm_skip_unchanged": False},
     "unresolvable": {"node_exporter_broken": "{{ no_such_variable }}"},
 }
 
@@ -93,6 +94,7 @@ def test_what_changes_the_digest(tmp_path: Path) -> None:
     assert d["templated_same"] == d["literal_same"]
     assert d["internal"] == d["plain"]
     assert d["other_prefix"] == d["plain"]
+    assert d["run_mode"] == d["plain"]
     # Its own variables, the swarm-wide ones, a broken one, and a prefix it was given do.
     for case in ("own_var", "templated_other", "swarm_wide", "unresolvable", "with_vllm"):
         assert d[case] != d["plain"], case

@@ -82,6 +82,7 @@ def test_operator_override_and_builtin_option(tmp_path: Path) -> None:
             "enabled_by": None,
             "scrape": None,
             "health": None,
+            "pki": False,
             "secrets": [],
         }
     ]
