@@ -428,11 +428,14 @@ def run_present(module: AnsibleModule, params: dict[str, t.Any]) -> dict[str, t.
     return result
 
 
+def _without_inputs(record: dict[str, t.Any]) -> dict[str, t.Any]:
+    return dict(record, current={k: v for k, v in record["current"].items() if k != "inputs"})
+
+
 def only_inputs_differ(old: dict[str, t.Any] | None, new: dict[str, t.Any]) -> bool:
     if not old or not old.get("current"):
         return False
-    strip = lambda record: dict(record, current={k: v for k, v in record["current"].items() if k != "inputs"})  # noqa: E731
-    return strip(old) == strip(new)
+    return _without_inputs(old) == _without_inputs(new)
 
 
 def run_absent(module: AnsibleModule, params: dict[str, t.Any]) -> dict[str, t.Any]:
