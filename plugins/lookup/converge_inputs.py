@@ -18,10 +18,11 @@ description:
     the shape of the swarm (every host, its groups, C(ansible_host), and its variables with one of the
     prefixes whose names end in C(address), C(addresses) or C(port), which is where the other hosts listen);
     and a digest of the collection's code (C(roles/), C(plugins/) and C(galaxy.yml)).
-  - A role stores the digest with its deployment record (option O(orcaqueen.swarm.deploy_state#module:inputs)) and, on
-    the next run, skips its converge when the digest and the host are unchanged
-    (M(orcaqueen.swarm.deploy_state) with O(orcaqueen.swarm.deploy_state#module:state=check)). Any change of a variable, of the inventory's shape
-    or of the collection's code makes the role converge in full again.
+  - A role stores the digest with its deployment record (option
+    O(orcaqueen.swarm.deploy_state#module:inputs)) and, on the next run, skips its converge when the
+    digest and the host are unchanged (M(orcaqueen.swarm.deploy_state) with
+    O(orcaqueen.swarm.deploy_state#module:state=check)). Any change of a variable, of the inventory's
+    shape or of the collection's code makes the role converge in full again.
   - Internal variables (names starting with C(_)) are left out; they derive from the public ones and the
     role's code, which are in the digest. So are the results the collection's entry points return during a run
     (C(pki_result), C(vault_kv_data), the AppRole credentials handed to an agent, ...), because their values depend on

@@ -203,10 +203,10 @@ def test_rendered_unit_is_valid_and_sandboxed(container: str, tmp_path: Path) ->
     """
     role = REPO / "roles" / "gpu_exporter"
     # The unit as the role renders it: the shared entry point of orcaqueen.swarm.component with the
-    # very vars the role's tasks/main.yml passes to it.
+    # very vars the role's converge (tasks/converge.yml) passes to it.
     unit_call = next(
         task
-        for task in yaml.safe_load((role / "tasks" / "main.yml").read_text())
+        for task in yaml.safe_load((role / "tasks" / "converge.yml").read_text())
         if (task.get("ansible.builtin.import_role") or {}).get("tasks_from") == "unit"
     )
     tasks: list[dict[str, Any]] = [
