@@ -27,7 +27,9 @@ description:
     role's code, which are in the digest. So are the results the collection's entry points return during a run
     (C(pki_result), C(vault_kv_data), the AppRole credentials handed to an agent, ...), because their values depend on
     what ran before in the same run, not on what the operator asked for. A variable that cannot be resolved yet
-    counts by the name of its error. C(swarm_skip_unchanged) is not an input either (how to run, not what).
+    counts by the name of its error. C(swarm_skip_unchanged) is not an input either (how to run, not what),
+    nor are the one-time login credentials of a run (C(tailscale_authkey), C(vault_agent_role_id),
+    C(vault_agent_wrapped_secret_id)).
   - How the fast path works and what it does not see is in C(docs/state.md) of the collection.
 options:
   _terms:
@@ -93,7 +95,12 @@ RESULTS = frozenset(
     }
 )
 # How to run, not what to deploy: switching the fast path off for one run must not make the next one converge.
-RUN_MODES = frozenset({"swarm_skip_unchanged"})
+# Nor do the one-time login credentials a run hands to a node that has to log in (a node that needs them is
+# not in sync anyway: vault_agent converges when its token is not valid, tailscale's health probe fails
+# while the node has not joined).
+RUN_MODES = frozenset(
+    {"swarm_skip_unchanged", "tailscale_authkey", "vault_agent_role_id", "vault_agent_wrapped_secret_id"}
+)
 CODE_DIRS = ("roles", "plugins")
 _CODE_DIGEST: dict[str, str] = {}
 
