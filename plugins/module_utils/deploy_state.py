@@ -436,6 +436,7 @@ def in_sync_reasons(
     unit_states: t.Callable[[list[str]], list[str]],
     cert_expiring: t.Callable[[str], bool],
     certificates: t.Iterable[str] = (),
+    health: t.Callable[[dict[str, t.Any]], list[str]] | None = None,
 ) -> list[str]:
     """Why the host is not as the last recorded converge left it; empty when it is.
 
@@ -443,6 +444,7 @@ def in_sync_reasons(
     snapshot has the recorded content, mode and owner; the release link points at the recorded
     release; every recorded unit is active and enabled; no certificate in ``certificates`` expires
     within the caller's window (``cert_expiring``). ``unit_states`` returns a list of problems.
+    When all of that holds, ``health`` (given the record's ``extra``) probes the running service.
     """
     record = read_record(state_path(state_dir, component))
     current = (record or {}).get("current")
@@ -467,4 +469,6 @@ def in_sync_reasons(
     if units:
         reasons.extend(unit_states(units))
     reasons.extend(f"{path} is missing or expires soon" for path in certificates if cert_expiring(path))
+    if not reasons and health is not None:
+        reasons.extend(health(current.get("extra") or {}))
     return reasons

@@ -543,10 +543,8 @@ def run_check(module: AnsibleModule, params: dict[str, t.Any]) -> dict[str, t.An
         lambda units: unit_problems(module, units),
         lambda cert: cert_expiring(module, cert),
         params["certificates"],
+        lambda extra: health_problems(module, extra),
     )
-    if not reasons:
-        current = (read_record(path) or {}).get("current") or {}
-        reasons = health_problems(module, current.get("extra") or {})
     if params["force"]:
         reasons.insert(0, "a full converge was asked for")
     return dict(
