@@ -78,8 +78,17 @@ for unit in getty.target console-getty.service systemd-udevd.service systemd-ude
   ln -sf /dev/null "$rootfs/etc/systemd/system/$unit"
 done
 echo 'APT::Install-Recommends "false";' >"$rootfs/etc/apt/apt.conf.d/60orcaqueen-no-recommends"
+# Package lists as of the build, with apt's success stamp: a container's first `apt` task with
+# cache_valid_time (the roles', the scenarios' prepares) need not download them again while they are
+# fresh, and refreshes them when the image is older. Without network here the lists stay empty and
+# the first apt task downloads them, as before.
+cp /etc/resolv.conf "$rootfs/etc/resolv.conf" 2>/dev/null || true
+chroot "$rootfs" apt-get update -qq >"$work/apt-update.log" 2>&1 ||
+  { echo "build-image: apt-get update in the image failed (the containers will refresh the lists themselves):" >&2
+    tail -5 "$work/apt-update.log" >&2; rm -rf "$rootfs"/var/lib/apt/lists/*; }
+: >"$rootfs/etc/resolv.conf"
 chroot "$rootfs" apt-get clean
-rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin
+rm -rf "$rootfs"/var/cache/apt/*.bin
 
 echo "build-image: importing $image"
 tar -C "$rootfs" -c . | docker import \

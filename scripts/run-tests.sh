@@ -80,7 +80,9 @@ stage_harness() {
 # `molecule test -s <scenario>`, one action at a time: the scenario's own test_sequence, the
 # driver's create/destroy (localhost, async docker tasks, which Mitogen does not wait for) and the
 # actions named in ANSIBLE_OWN_STRATEGY_ACTIONS with Ansible's own strategy, everything else with
-# the strategy chosen above. A failed action destroys the scenario, as `molecule test` does.
+# the strategy chosen above. The actions named in FAST_PATH_ACTIONS run the roles' fast path
+# (swarm_skip_unchanged true, as an operator's re-run does; tests/molecule/connection.yml), the
+# others converge in full. A failed action destroys the scenario, as `molecule test` does.
 molecule_scenario() {
   local scenario=$1 action rc=0
   local sequence
@@ -92,6 +94,11 @@ print(" ".join(scenario.get("test_sequence") or
 PY
 ) || return 1
   for action in $sequence; do
+    if [[ " ${FAST_PATH_ACTIONS:-} " == *" $action "* ]]; then
+      export ORCAQUEEN_SKIP_UNCHANGED=true
+    else
+      export ORCAQUEEN_SKIP_UNCHANGED=false
+    fi
     if [[ " create destroy ${ANSIBLE_OWN_STRATEGY_ACTIONS:-} " == *" $action "* ]]; then
       (ORCAQUEEN_MITOGEN=0 && orcaqueen_strategy_env python && molecule "$action" -s "$scenario")
     else
@@ -128,8 +135,11 @@ stage_molecule-tailscale() {
   molecule_scenario tailscale
 }
 
+# The swarm's idempotence run is the operator's re-run of site.yml: Ansible's own strategy and the
+# fast path. The roles prove changed=0 task by task in their own scenarios (vLLM in this one's
+# verifier, verify_vllm.yml).
 stage_molecule-swarm() {
-  ANSIBLE_OWN_STRATEGY_ACTIONS=idempotence molecule_scenario swarm
+  ANSIBLE_OWN_STRATEGY_ACTIONS=idempotence FAST_PATH_ACTIONS=idempotence molecule_scenario swarm
 }
 
 stage_integration() {
@@ -162,18 +172,31 @@ run_stage() {
   echo "$result $took" >"$logs/$stage.result"
 }
 
+# wait_for_harness STAGE: a stage that needs Docker, the images or the cached binaries (the
+# Molecule scenarios and the integration tests) waits until the harness stage has ended (it runs
+# in the second lane, beside lint, build, unit, rules and sanity, which need none of it).
+wait_for_harness() {
+  case "$1" in molecule-* | integration) ;; *) return 0 ;; esac
+  [[ " ${side_lane[*]} " == *" harness "* ]] || return 0
+  while [ ! -e "$logs/harness.result" ]; do sleep 2; done
+}
+
 # run_lane STAGE...: the stages one after another.
 run_lane() {
   local stage
-  for stage in "$@"; do run_stage "$stage"; done
+  for stage in "$@"; do
+    wait_for_harness "$stage"
+    run_stage "$stage"
+  done
 }
 
-# Stages in the parallel lane (ORCAQUEEN_TEST_LANES=2, the default): the `tailscale` and `swarm`
-# scenarios (swarm is the longest), in suite order, beside everything else after the harness (the
-# two lanes take about as long as each other on the 2-core machine). Much of a scenario's time is spent waiting
-# (services starting, health gates, timers), so two lanes share the 2 cores well
-# (docs/testing.md). ORCAQUEEN_TEST_LANES=1 runs every stage in order.
-parallel_stages="${PARALLEL_STAGES:-molecule-swarm molecule-tailscale}"
+# Stages in the parallel lane (ORCAQUEEN_TEST_LANES=2, the default): the harness first (Docker,
+# the images, the binaries: mostly downloads and image builds, while the main lane runs the
+# static stages), then the `tailscale` and `swarm` scenarios (swarm is the longest), beside
+# everything else (the two lanes take about as long as each other on the 2-core machine). Much of
+# a scenario's time is spent waiting (services starting, health gates, timers), so two lanes share
+# the 2 cores well (docs/testing.md). ORCAQUEEN_TEST_LANES=1 runs every stage in order.
+parallel_stages="${PARALLEL_STAGES:-harness molecule-swarm molecule-tailscale}"
 lanes="${ORCAQUEEN_TEST_LANES:-2}"
 logs=$(mktemp -d /tmp/orcaqueen-tests.XXXXXX)
 suite_start=$(date +%s)
@@ -187,22 +210,11 @@ for stage in $stages; do
     main_lane+=("$stage")
   fi
 done
-# A second lane only when there is something to run beside it.
-non_harness=0
-for stage in "${main_lane[@]}"; do [ "$stage" = harness ] || non_harness=$((non_harness + 1)); done
-if [ "$non_harness" -eq 0 ]; then
+# A second lane only when each lane has something to run.
+if [ "${#main_lane[@]}" -eq 0 ] || [ "${#side_lane[@]}" -eq 0 ]; then
   main_lane=($stages)
   side_lane=()
 fi
-# The harness (Docker, the images, the cached binaries) comes before both lanes.
-first=()
-if [ "${#side_lane[@]}" -gt 0 ] && [[ " $stages " == *" harness "* ]]; then
-  first=(harness)
-  rest=()
-  for stage in "${main_lane[@]}"; do [ "$stage" = harness ] || rest+=("$stage"); done
-  main_lane=("${rest[@]}")
-fi
-[ "${#first[@]}" -eq 0 ] || run_lane "${first[@]}"
 if [ "${#side_lane[@]}" -gt 0 ]; then
   run_lane "${side_lane[@]}" &
   side_pid=$!
