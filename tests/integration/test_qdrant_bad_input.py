@@ -24,14 +24,12 @@ import copy
 import hashlib
 import io
 import json
-import os
 import secrets
 import shutil
 import ssl
 import subprocess
 import sys
 import tarfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -40,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import bao_binary, free_port
+from support import start_bao, stop_bao
 from systemd_node import (
     assert_refused_without_change,
     connection_vars,
@@ -95,52 +93,18 @@ class Vault:
         return self.api("GET", f"secret/data/{path}")[0] == 200
 
 
-def _wait_for_tls_health(port: int, ca: Path, process: subprocess.Popen[bytes], log: Path) -> ssl.SSLContext:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"bao exited: {log.read_text()[-2000:]}")
-        if ca.exists():
-            context = ssl.create_default_context(cafile=str(ca))
-            try:
-                with urllib.request.urlopen(f"https://127.0.0.1:{port}/v1/sys/health", context=context, timeout=2):
-                    return context
-            except (urllib.error.URLError, OSError, ssl.SSLError):
-                pass
-        time.sleep(0.2)
-    process.kill()
-    pytest.fail(f"bao did not start: {log.read_text()[-2000:]}")
-
-
 @pytest.fixture(scope="module")
 def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vault]:
     base = tmp_path_factory.mktemp("qdrant-vault")
-    port = free_port()
-    root_token = "root-" + secrets.token_hex(16)
-    certs = base / "dev-tls"
-    certs.mkdir()
-    log = base / "bao.log"
-    with log.open("wb") as log_handle:
-        process = subprocess.Popen(
-            [
-                bao_binary(),
-                "server",
-                "-dev",
-                f"-dev-root-token-id={root_token}",
-                f"-dev-listen-address=127.0.0.1:{port}",
-                "-dev-tls",
-                f"-dev-tls-cert-dir={certs}",
-            ],
-            stdout=log_handle,
-            stderr=subprocess.STDOUT,
-            env=dict(os.environ, HOME=str(base)),
-        )
+    bao = start_bao(base / "bao", tls=True)
     try:
-        context = _wait_for_tls_health(port, certs / "vault-ca.pem", process, log)
+        assert bao.ca_cert is not None
+        context = bao.ssl_context()
+        assert context is not None
         config_dir = base / "vault.d"
         (config_dir / "tls").mkdir(parents=True)
-        shutil.copyfile(certs / "vault-ca.pem", config_dir / "tls" / "ca.crt")
-        server = Vault(port, root_token, config_dir, base / "store", base / "store-password", context)
+        shutil.copyfile(bao.ca_cert, config_dir / "tls" / "ca.crt")
+        server = Vault(bao.port, bao.token, config_dir, base / "store", base / "store-password", context)
         server.secrets_dir.mkdir(mode=0o700)
         server.password_file.write_text(secrets.token_urlsafe(32))
         server.password_file.chmod(0o600)
@@ -171,12 +135,7 @@ def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vault]:
         server.put_key(READ_ONLY_KEY_PATH, secrets.token_urlsafe(36))
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_bao(bao)
 
 
 # ---- the node and the release ----------------------------------------------------------------------

@@ -28,81 +28,12 @@ from typing import Any
 
 import pytest
 from support import COLLECTIONS_ROOT as COLLECTIONS
-from support import bao_binary, free_port
+from support import Bao, free_port, start_bao, stop_bao
 
 hvac = pytest.importorskip("hvac")
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE = REPO / "plugins" / "modules" / "secret_rotate.py"
-
-
-@dataclass
-class Bao:
-    url: str
-    token: str
-    home: Path
-    audit_log: Path
-    ca_cert: Path | None
-    process: subprocess.Popen[bytes]
-
-    def client(self, token: str | None = None, **kwargs: Any) -> Any:
-        verify = str(self.ca_cert) if self.ca_cert else True
-        return hvac.Client(url=self.url, token=token or self.token, verify=verify, **kwargs)
-
-    def cli(self, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
-        env = dict(os.environ, BAO_ADDR=self.url, BAO_TOKEN=token or self.token, HOME=str(self.home))
-        if self.ca_cert:
-            env["BAO_CACERT"] = str(self.ca_cert)
-        return subprocess.run([bao_binary(), *args], env=env, capture_output=True, text=True, check=False)
-
-
-def start_bao(tmp: Path, tls: bool = False) -> Bao:
-    tmp.mkdir(parents=True, exist_ok=True)
-    token = "root-" + secrets.token_hex(16)
-    port = free_port()
-    audit_log = tmp / "bao-audit.log"
-    config = tmp / "audit.hcl"
-    config.write_text(f'audit "file" "to-file" {{\n  options = {{\n    file_path = "{audit_log}"\n  }}\n}}\n')
-    argv = [
-        bao_binary(),
-        "server",
-        "-dev",
-        f"-dev-root-token-id={token}",
-        f"-dev-listen-address=127.0.0.1:{port}",
-        f"-config={config}",
-    ]
-    ca_cert = None
-    if tls:
-        certs = tmp / "tls"
-        certs.mkdir()
-        argv += ["-dev-tls", f"-dev-tls-cert-dir={certs}"]
-        ca_cert = certs / "vault-ca.pem"
-    log = open(tmp / "bao.log", "wb")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, HOME=str(tmp)))
-    bao = Bao(f"{'https' if tls else 'http'}://127.0.0.1:{port}", token, tmp, audit_log, ca_cert, process)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"bao exited: {(tmp / 'bao.log').read_text()[-2000:]}")
-        try:
-            if (not tls or ca_cert.exists()) and bao.client().sys.read_health_status(method="GET").get(
-                "sealed"
-            ) is False:
-                return bao
-        except Exception:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    pytest.fail(f"bao did not start: {(tmp / 'bao.log').read_text()[-2000:]}")
-
-
-def stop_bao(bao: Bao) -> None:
-    bao.process.terminate()
-    try:
-        bao.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        bao.process.kill()
-        bao.process.wait()
 
 
 @pytest.fixture(scope="module")
