@@ -46,6 +46,7 @@ def _inventory(container: str, pubkey: str) -> dict[str, Any]:
             "vars": {
                 **connection_vars(container),
                 "common_admin_ssh_public_keys": [pubkey],
+                "alertmanager_receivers": [{"name": "ops", "webhook_urls": ["https://hooks.example.org/alerts"]}],
             },
             "children": {
                 "orchestrator": {"hosts": dict(node)},
@@ -84,6 +85,10 @@ def _lockout_allow_groups(inv: dict[str, Any]) -> None:
     _vars(inv)["hardening_ssh_allow_groups"] = ["wheel"]
 
 
+def _no_alert_receiver(inv: dict[str, Any]) -> None:
+    _vars(inv)["alertmanager_receivers"] = []
+
+
 def _placeholder_address(inv: dict[str, Any]) -> None:
     inv["swarm"]["children"]["worker"]["hosts"] = {"thanos": {"ansible_host": "192.0.2.30"}}
 
@@ -96,6 +101,7 @@ CASES = {
     "ssh-port-not-a-number": (_port_not_a_number, ["hardening_ssh_port"]),
     "hardening-would-lock-admin-out": (_lockout_allow_groups, ["hardening_ssh_allow_groups", "orcaqueen-admin"]),
     "placeholder-address-left": (_placeholder_address, ["placeholder", "192.0.2.30"]),
+    "alerts-reach-no-one": (_no_alert_receiver, ["alertmanager_receivers is empty", "alertmanager_no_receiver"]),
 }
 
 
