@@ -85,6 +85,10 @@ def _lockout_allow_groups(inv: dict[str, Any]) -> None:
     _vars(inv)["hardening_ssh_allow_groups"] = ["wheel"]
 
 
+def _ssh_open_to_the_world(inv: dict[str, Any]) -> None:
+    _vars(inv)["hardening_ssh_allowed_sources"] = ["192.168.1.0/24", "0.0.0.0/0"]
+
+
 def _no_alert_receiver(inv: dict[str, Any]) -> None:
     _vars(inv)["alertmanager_receivers"] = []
 
@@ -101,6 +105,7 @@ CASES = {
     "ssh-port-not-a-number": (_port_not_a_number, ["hardening_ssh_port"]),
     "hardening-would-lock-admin-out": (_lockout_allow_groups, ["hardening_ssh_allow_groups", "orcaqueen-admin"]),
     "placeholder-address-left": (_placeholder_address, ["placeholder", "192.0.2.30"]),
+    "ssh-open-to-the-world": (_ssh_open_to_the_world, ["0.0.0.0/0", "hardening_ssh_world_open_acknowledged"]),
     "alerts-reach-no-one": (_no_alert_receiver, ["alertmanager_receivers is empty", "alertmanager_no_receiver"]),
 }
 
