@@ -43,10 +43,10 @@ def lookup(args: argparse.Namespace) -> dict | None:
     try:
         with open(args.token_file, encoding="ascii") as handle:
             token = handle.read().strip()
-    except OSError:
-        return None
+    except OSError as err:
+        return said(f"cannot read the token file: {err}")
     if not token:
-        return None
+        return said(f"{args.token_file} is empty")
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": "/nonexistent",
@@ -60,14 +60,19 @@ def lookup(args: argparse.Namespace) -> dict | None:
             [args.binary, "token", "lookup", "-format=json"],
             env=env, capture_output=True, text=True, timeout=30, check=False,
         )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return said(f"token lookup did not run: {err}")
     if result.returncode != 0:
-        return None
+        return said(f"token lookup refused (exit {result.returncode}): {result.stderr.strip()[-300:]}")
     try:
         return json.loads(result.stdout)["data"]
-    except (ValueError, KeyError, TypeError):
-        return None
+    except (ValueError, KeyError, TypeError) as err:
+        return said(f"token lookup answered something else: {err}")
+
+
+def said(reason: str) -> None:
+    """Say on stderr (the unit's journal) why the token counts as not valid."""
+    print(f"vault agent token not valid: {reason}", file=sys.stderr)
 
 
 def number(value: object) -> int:
