@@ -89,6 +89,10 @@ def _ssh_open_to_the_world(inv: dict[str, Any]) -> None:
     _vars(inv)["hardening_ssh_allowed_sources"] = ["192.168.1.0/24", "0.0.0.0/0"]
 
 
+def _classical_kex_only(inv: dict[str, Any]) -> None:
+    _vars(inv)["hardening_ssh_kex_algorithms"] = ["curve25519-sha256", "diffie-hellman-group16-sha512"]
+
+
 def _no_alert_receiver(inv: dict[str, Any]) -> None:
     _vars(inv)["alertmanager_receivers"] = []
 
@@ -106,6 +110,7 @@ CASES = {
     "hardening-would-lock-admin-out": (_lockout_allow_groups, ["hardening_ssh_allow_groups", "orcaqueen-admin"]),
     "placeholder-address-left": (_placeholder_address, ["placeholder", "192.0.2.30"]),
     "ssh-open-to-the-world": (_ssh_open_to_the_world, ["0.0.0.0/0", "hardening_ssh_world_open_acknowledged"]),
+    "kex-not-post-quantum": (_classical_kex_only, ["no post-quantum key exchange", "kex_post_quantum_only"]),
     "alerts-reach-no-one": (_no_alert_receiver, ["alertmanager_receivers is empty", "alertmanager_no_receiver"]),
 }
 
