@@ -8,9 +8,12 @@ The documentation is in ``vllm_sizing.yml`` next to this file; the formula in ``
 
     weights      = (params - unquantized) * bits/8 * (1 + scale_overhead if bits < 16) + unquantized * 2
     kv_per_token = 2 * layers * kv_heads * head_dim * kv_bytes                    (K and V)
-    per GPU      = memory * gpu_memory_utilization
+    visible      = total - driver-reserved memory                                 (what CUDA sees)
+    utilization  = min(gpu_memory_utilization, (free - MARGIN) / visible)         (vLLM's start check)
+    per GPU      = visible * utilization
                    - weights/tp - (OVERHEAD_GIB + OVERHEAD_FRACTION * weights/tp)
     kv_tokens    = per GPU KV bytes / (kv_per_token / min(tp, kv_heads))
+    max_num_seqs = min(256, kv_tokens / expected_request_tokens)
 """
 
 from __future__ import annotations
@@ -38,13 +41,22 @@ OVERHEAD_FRACTION = 0.05
 # 128 weights: (16 + 4) / 128 bits per 4-bit weight, about 4 %.
 QUANT_SCALE_OVERHEAD = 0.04
 DEFAULT_GPU_MEMORY_UTILIZATION = 0.90
-# vLLM's own default for max_num_seqs, and the share of max_model_len an average request is
-# assumed to fill when deriving how many sequences the KV cache holds.
+# Memory left free on top of what vLLM asks for, for allocations outside its pool (other processes
+# growing, the CUDA context of a second process, fragmentation). vLLM refuses to start when
+# gpu_memory_utilization x visible memory is more than the free memory; the plan lowers the
+# utilization to (free - margin) / visible on a card other processes already use.
+MEMORY_MARGIN_MIB = 512
+# vLLM's own default (and the ceiling) for max_num_seqs, and the tokens (prompt plus completion) an
+# average request is assumed to hold when deriving how many sequences the KV cache serves at once.
 MAX_NUM_SEQS_CAP = 256
-AVERAGE_FILL = 0.25
+DEFAULT_REQUEST_TOKENS = 512
 # max_model_len is rounded down to a multiple of this (vLLM's KV block size is 16).
 CONTEXT_STEP = 256
 MAX_TP = 8
+# vLLM's minimum compute capability, and the minimum of the AWQ kernels.
+MIN_CAPABILITY = 7.0
+AWQ_MIN_CAPABILITY = 7.5
+AWQ_METHODS = ("awq", "awq_marlin")
 
 REQUIRED_MODEL_KEYS = ("params_b", "layers", "kv_heads", "head_dim")
 
@@ -77,8 +89,13 @@ def overhead_bytes(weights_per_gpu: float) -> float:
     return OVERHEAD_GIB * GIB + OVERHEAD_FRACTION * weights_per_gpu
 
 
-def _gpus(facts: dict[str, t.Any]) -> tuple[int, float, str, str | None]:
-    """(count, memory MiB of the smallest device, name, compute capability) from gpu facts."""
+def _gpus(facts: dict[str, t.Any]) -> dict[str, t.Any]:
+    """The GPUs vLLM would run on, from gpu facts: count, the smallest one's visible and free memory
+    (MiB), its name and compute capability, and the MIG slice count (0 without MIG).
+
+    A GPU in MIG mode is sized per slice: one vLLM process runs on one slice, so tensor parallelism
+    is 1 and the smallest slice's memory counts.
+    """
     if isinstance(facts, dict) and "gpu" in facts and "devices" not in facts:
         facts = facts["gpu"]
     if not isinstance(facts, dict) or "devices" not in facts:
@@ -91,13 +108,71 @@ def _gpus(facts: dict[str, t.Any]) -> tuple[int, float, str, str | None]:
             "vllm_sizing: the host has no GPU with known memory "
             f"(source={facts.get('source')}, error={facts.get('error')}); vLLM needs a GPU with a loaded driver"
         )
-    smallest = min(devices, key=lambda d: d["memory_total_mib"])
-    return (
-        len(devices),
-        float(smallest["memory_total_mib"]),
-        smallest.get("name") or "GPU",
-        smallest.get("compute_capability"),
-    )
+    mig = [d for d in devices if d.get("mig_mode") == "Enabled"]
+    if mig:
+        slices = [m for d in mig for m in d.get("mig_devices") or [] if m.get("memory_total_mib")]
+        if not slices:
+            raise AnsibleFilterError(
+                f"vllm_sizing: MIG is enabled on {mig[0].get('name') or 'the GPU'} but it has no MIG slices "
+                "(nvidia-smi lists no <mig_devices>): create them (nvidia-smi mig -cgi <profiles> -C) and size "
+                "one model per slice, or disable MIG (nvidia-smi -i <gpu> -mig 0) to use the whole GPU"
+            )
+        smallest_slice = min(slices, key=lambda m: m["memory_total_mib"])
+        parent = mig[0]
+        return {
+            "count": 1,
+            "visible_mib": float(smallest_slice["memory_total_mib"]),
+            "free_mib": smallest_slice.get("memory_free_mib"),
+            "name": f"{parent.get('name') or 'GPU'} MIG slice ({smallest_slice['memory_total_mib']} MiB)",
+            "capability": parent.get("compute_capability"),
+            "architecture": parent.get("architecture"),
+            "mig_slices": len(slices),
+        }
+
+    def visible(d: dict[str, t.Any]) -> float:
+        return float(d["memory_total_mib"] - (d.get("memory_reserved_mib") or 0))
+
+    smallest = min(devices, key=visible)
+    return {
+        "count": len(devices),
+        "visible_mib": visible(smallest),
+        "free_mib": min((d["memory_free_mib"] for d in devices if d.get("memory_free_mib") is not None), default=None),
+        "name": smallest.get("name") or "GPU",
+        "capability": smallest.get("compute_capability"),
+        "architecture": smallest.get("architecture"),
+        "mig_slices": 0,
+    }
+
+
+def _utilization(requested: float, visible_mib: float, free_mib: float | None) -> float:
+    """The utilization vLLM can start with: what was asked, or less when other processes hold memory."""
+    if free_mib is None:
+        return requested
+    fits = (free_mib - MEMORY_MARGIN_MIB) / visible_mib
+    if fits >= requested:
+        return requested
+    return int(fits * 100) / 100
+
+
+def _check_capability(gpus: dict[str, t.Any], quantization: str | None, name: str) -> float | None:
+    """The compute capability as a number; refuses cards vLLM (or the chosen kernels) cannot use."""
+    capability = gpus["capability"]
+    if capability is None:
+        return None
+    cc = float(capability)
+    arch = f" ({gpus['architecture']})" if gpus.get("architecture") else ""
+    if cc < MIN_CAPABILITY:
+        raise AnsibleFilterError(
+            f"vllm_sizing: {gpus['name']} has compute capability {capability}{arch}; vLLM needs "
+            f"{MIN_CAPABILITY} (Volta) or newer. Serve {name} on another host, or on this one with vllm_device: cpu."
+        )
+    if quantization in AWQ_METHODS and cc < AWQ_MIN_CAPABILITY:
+        raise AnsibleFilterError(
+            f"vllm_sizing: {name} asks for quantization {quantization}, whose kernels need compute capability "
+            f"{AWQ_MIN_CAPABILITY} (Turing) or newer; {gpus['name']} has {capability}{arch}. Use a GPTQ checkpoint "
+            "(quantization: gptq) or a 16-bit model."
+        )
+    return cc
 
 
 def _valid_tp(tp: int, attention_heads: int, kv_heads: int) -> bool:
@@ -132,16 +207,14 @@ def _gpus_needed(
     return None
 
 
-def _advice(bits: int, capability: str | None, quantization: str | None) -> tuple[str, str | None]:
-    cc = float(capability) if capability else None
-    dtype = "bfloat16" if cc is None or cc >= 8.0 else "float16"
-    if quantization:
-        return dtype, quantization
-    if bits >= 16:
-        return dtype, None
-    if bits == 8:
-        return dtype, "fp8" if cc is not None and cc >= 8.9 else "gptq"
-    return ("float16", "awq_marlin" if cc is None or cc >= 8.0 else "awq")
+def _dtype(bits: int, cc: float | None) -> str | None:
+    """--dtype: float16 for quantized weights (what their kernels take) and below compute capability 8.0
+    (no bfloat16 there); bfloat16 from 8.0; left to vLLM (the model's own) when the capability is unknown."""
+    if bits < 16:
+        return "float16"
+    if cc is None:
+        return None
+    return "bfloat16" if cc >= 8.0 else "float16"
 
 
 def vllm_sizing(
@@ -160,12 +233,29 @@ def vllm_sizing(
     context = int(_number(model, "context", 8192))
     min_context = int(_number(model, "min_context", min(context, 2048)))
     unquantized = float(model.get("unquantized_params_b") or 0.0)
-    util = float(gpu_memory_utilization or model.get("gpu_memory_utilization") or DEFAULT_GPU_MEMORY_UTILIZATION)
-    if not 0.1 <= util <= 0.99:
-        raise AnsibleFilterError(f"vllm_sizing: gpu_memory_utilization must be within 0.1..0.99, got {util}")
+    request_tokens = int(_number(model, "expected_request_tokens", DEFAULT_REQUEST_TOKENS))
+    requested = float(gpu_memory_utilization or model.get("gpu_memory_utilization") or DEFAULT_GPU_MEMORY_UTILIZATION)
+    if not 0.1 <= requested <= 0.99:
+        raise AnsibleFilterError(f"vllm_sizing: gpu_memory_utilization must be within 0.1..0.99, got {requested}")
     name = model.get("name", "the model")
+    if min_context < CONTEXT_STEP or context < CONTEXT_STEP:
+        raise AnsibleFilterError(
+            f"vllm_sizing: {name}: context and min_context must be at least {CONTEXT_STEP} tokens "
+            f"(got context {context}, min_context {min_context})"
+        )
+    quantization = model.get("quantization")
+    if quantization is not None and (not isinstance(quantization, str) or not quantization.strip()):
+        raise AnsibleFilterError(f"vllm_sizing: {name}: quantization must be a vLLM method name, got {quantization!r}")
 
-    count, memory_mib, gpu_name, capability = _gpus(gpu_facts)
+    gpus = _gpus(gpu_facts)
+    cc = _check_capability(gpus, quantization, name)
+    count, memory_mib, gpu_name = gpus["count"], gpus["visible_mib"], gpus["name"]
+    util = _utilization(requested, memory_mib, gpus["free_mib"])
+    if util < 0.1:
+        raise AnsibleFilterError(
+            f"vllm_sizing: {gpu_name} has {gpus['free_mib']} MiB free of {memory_mib:.0f} MiB: other processes hold "
+            "the GPU (nvidia-smi lists them). Stop them, or serve on another GPU."
+        )
     weights = weights_bytes(params_b, bits, unquantized)
     kv_token = kv_bytes_per_token(layers, kv_heads, head_dim, kv_bits)
 
@@ -199,9 +289,15 @@ def vllm_sizing(
         )
     tp, per_gpu, overhead, tokens = chosen
     max_model_len = min(context, tokens // CONTEXT_STEP * CONTEXT_STEP)
-    max_num_seqs = max(1, min(MAX_NUM_SEQS_CAP, int(tokens // max(1, max_model_len * AVERAGE_FILL))))
-    dtype, quantization = _advice(bits, capability, model.get("quantization"))
+    max_num_seqs = max(1, min(MAX_NUM_SEQS_CAP, tokens // request_tokens))
     notes = []
+    if util < requested:
+        notes.append(
+            f"gpu_memory_utilization lowered from {requested} to {util}: only {gpus['free_mib']} MiB of "
+            f"{memory_mib:.0f} MiB are free (other processes), and {MEMORY_MARGIN_MIB} MiB stay free"
+        )
+    if gpus["mig_slices"]:
+        notes.append(f"sized for one MIG slice of {memory_mib:.0f} MiB ({gpus['mig_slices']} slices on this host)")
     if max_model_len < context:
         notes.append(f"context reduced from {context} to {max_model_len} tokens: the KV cache holds {tokens} tokens")
     if kv_bits >= 16 and max_model_len < context:
@@ -211,11 +307,13 @@ def vllm_sizing(
         "gpu_memory_utilization": util,
         "max_model_len": max_model_len,
         "max_num_seqs": max_num_seqs,
-        "dtype": dtype,
+        "dtype": _dtype(bits, cc),
+        # The checkpoint's own quantization_config tells vLLM the method; only the operator overrides it.
         "quantization": quantization,
         "kv_cache_dtype": "auto" if kv_bits >= 16 else "fp8",
         "gpus_used": tp,
         "gpus_available": count,
+        "mig_slices": gpus["mig_slices"],
         "gpu_memory_gib": round(memory_mib * MIB / GIB, 2),
         "weights_gib": round(weights / GIB, 2),
         "weights_per_gpu_gib": round(per_gpu / GIB, 2),
@@ -223,6 +321,7 @@ def vllm_sizing(
         "kv_cache_per_gpu_gib": round((memory_mib * MIB * util - per_gpu - overhead) / GIB, 2),
         "kv_bytes_per_token": kv_token,
         "kv_cache_tokens": tokens,
+        "expected_request_tokens": request_tokens,
         "notes": notes,
     }
 

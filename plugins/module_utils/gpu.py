@@ -55,21 +55,43 @@ ARCH_BY_COMPUTE_CAPABILITY: dict[str, str] = {
     "12.1": "Blackwell",
 }
 
+# The lowest compute capability of each architecture. When nvidia-smi names the architecture
+# (<product_architecture>, drivers 450+) and the product table has nothing that agrees with it,
+# the device gets this: the rules built on the capability (dtype, kernels, vLLM's minimum) then err
+# on the safe side.
+ARCH_MIN_CAPABILITY: dict[str, str] = {
+    "Kepler": "3.0",
+    "Maxwell": "5.0",
+    "Pascal": "6.0",
+    "Volta": "7.0",
+    "Turing": "7.5",
+    "Ampere": "8.0",
+    "Ada Lovelace": "8.9",
+    "Hopper": "9.0",
+    "Blackwell": "10.0",
+}
+
 # Product name -> compute capability, for sources that report no capability (nvidia-smi XML,
-# lspci). First match wins, so the more specific patterns come first. Matched case-insensitively
-# against the marketing name (``NVIDIA GeForce RTX 4090``, ``NVIDIA H100 80GB HBM3``, ...).
+# lspci): the last resort after NVML and nvidia-smi's own architecture. First match wins, so the
+# more specific patterns come first. Matched case-insensitively against the marketing name
+# (``NVIDIA GeForce RTX 4090``, ``NVIDIA H100 80GB HBM3``, ``Tesla V100S-PCIE-32GB``, ...).
 COMPUTE_CAPABILITY_BY_PRODUCT: tuple[tuple[str, str], ...] = (
     (r"\bGB(200|300)\b|\bB(100|200|300)\b", "10.0"),
-    (r"\bRTX (PRO )?\d+ Blackwell\b|\bRTX 50\d0\b", "12.0"),
+    (r"\bRTX (PRO )?\d+ Blackwell\b|\bGeForce RTX 50\d0\b", "12.0"),
     (r"\bGH200\b|\bH(100|200|800|20)\b", "9.0"),
     (r"\bRTX \d+ Ada\b|\bRTX 40\d0\b|\bL4\b|\bL40S?\b|\bL20\b", "8.9"),
     (r"\bA(100|800|30)\b", "8.0"),
     (r"\bRTX 30\d0\b|\bRTX A\d+\b|\bA(2|10|10G|16|40)\b", "8.6"),
     (r"\bRTX 20\d0\b|\bGTX 16\d0\b|\bQuadro RTX\b|\bT4\b|\bTITAN RTX\b", "7.5"),
-    (r"\bV100\b|\bTITAN V\b", "7.0"),
-    (r"\bP100\b", "6.0"),
-    (r"\bGTX 10\d0\b|\bP(4|40)\b|\bTITAN Xp?\b", "6.1"),
+    (r"\bV100S?\b|\bTITAN V\b|\bQuadro GV100\b", "7.0"),
+    (r"\bP100\b|\bQuadro GP100\b", "6.0"),
+    (r"\bG(T|TX) 10\d0\b|\bP(4|40|6)\b|\bTITAN Xp?\b|\bQuadro P\d+\b", "6.1"),
+    (r"\bM(40|60|6|10)\b|\bGTX (9[5-8]0|TITAN X)\b|\bQuadro M\d+\b", "5.2"),
+    (r"\bK80\b", "3.7"),
+    (r"\bK(20|40)[mcsx]?\b|\bGTX TITAN\b", "3.5"),
 )
+# Spellings of <product_architecture> -> the names above.
+_ARCH_ALIASES = {"ada": "Ada Lovelace", "ada lovelace": "Ada Lovelace"}
 
 # PCI vendor ids we look for with lspci.
 PCI_VENDORS = {"10de": "nvidia", "1002": "amd"}
@@ -100,6 +122,9 @@ def empty_facts() -> Facts:
         "driver_loaded": False,
         "source": "none",
         "error": None,
+        # An NVIDIA GPU or NVIDIA stack is on the host but cannot be used (the driver fails, or no
+        # driver is bound to a card on the PCI bus): site.yml stops rather than serve on the CPU.
+        "nvidia_unusable": False,
     }
 
 
@@ -108,6 +133,17 @@ def architecture_for(compute_capability: str | None) -> str | None:
     if compute_capability is None:
         return None
     return ARCH_BY_COMPUTE_CAPABILITY.get(compute_capability)
+
+
+def normalise_architecture(name: str | None) -> str | None:
+    """nvidia-smi's <product_architecture> as one of the names of ARCH_MIN_CAPABILITY (None if unknown)."""
+    if not name:
+        return None
+    name = name.strip()
+    for known in ARCH_MIN_CAPABILITY:
+        if name.lower() == known.lower():
+            return known
+    return _ARCH_ALIASES.get(name.lower())
 
 
 def compute_capability_for_product(name: str | None) -> str | None:
@@ -135,15 +171,29 @@ def make_device(
     uuid: str | None = None,
     pci_bus_id: str | None = None,
     memory_total_mib: int | None = None,
+    memory_reserved_mib: int | None = None,
+    memory_used_mib: int | None = None,
+    memory_free_mib: int | None = None,
     compute_capability: str | None = None,
     architecture: str | None = None,
     mig_mode: str | None = None,
+    mig_devices: list[dict[str, t.Any]] | None = None,
     driver: str | None = None,
 ) -> Device:
-    """One device entry; compute capability and architecture are derived where missing."""
+    """One device entry.
+
+    Compute capability, best source first: the driver's (NVML); the product table when it agrees with
+    the architecture nvidia-smi reports (or nvidia-smi reports none); else the lowest capability of that
+    architecture. The architecture nvidia-smi reports is kept as it is.
+    """
+    source = "driver" if compute_capability else None
+    arch = normalise_architecture(architecture)
     if compute_capability is None and vendor == "nvidia":
-        compute_capability = compute_capability_for_product(name)
-    derived = architecture_for(compute_capability)
+        guess = compute_capability_for_product(name)
+        if guess is not None and (arch is None or architecture_for(guess) == arch):
+            compute_capability, source = guess, "product name"
+        elif arch is not None:
+            compute_capability, source = ARCH_MIN_CAPABILITY[arch], "architecture"
     return {
         "index": index,
         "vendor": vendor,
@@ -151,11 +201,26 @@ def make_device(
         "uuid": uuid,
         "pci_bus_id": pci_bus_id,
         "memory_total_mib": memory_total_mib,
+        "memory_reserved_mib": memory_reserved_mib,
+        "memory_used_mib": memory_used_mib,
+        "memory_free_mib": memory_free_mib,
         "compute_capability": compute_capability,
-        "architecture": derived or architecture,
+        "compute_capability_source": source,
+        "architecture": arch or architecture_for(compute_capability) or architecture,
         "mig_mode": mig_mode,
+        "mig_devices": mig_devices or [],
         "driver": driver,
     }
+
+
+def _same_card(a: Device, b: Device) -> bool:
+    """Same vendor and name, memory within 1 % (two boards of one model differ by a few MiB)."""
+    if (a["vendor"], a["name"]) != (b["vendor"], b["name"]):
+        return False
+    ma, mb = a["memory_total_mib"], b["memory_total_mib"]
+    if ma is None or mb is None:
+        return ma == mb
+    return abs(ma - mb) <= 0.01 * max(ma, mb)
 
 
 def finish(facts: Facts) -> Facts:
@@ -165,7 +230,7 @@ def finish(facts: Facts) -> Facts:
     vendors = sorted({d["vendor"] for d in devices})
     facts["vendor"] = vendors[0] if len(vendors) == 1 else ("mixed" if vendors else "none")
     facts["memory_total_mib"] = sum(d["memory_total_mib"] or 0 for d in devices)
-    facts["homogeneous"] = len({(d["vendor"], d["name"], d["memory_total_mib"]) for d in devices}) <= 1
+    facts["homogeneous"] = all(_same_card(devices[0], d) for d in devices[1:])
     return facts
 
 
@@ -178,7 +243,7 @@ def _text(node: ET.Element | None, path: str) -> str | None:
     if found is None or found.text is None:
         return None
     value = found.text.strip()
-    if not value or value in ("N/A", "[N/A]", "Not Supported", "[Not Supported]"):
+    if not value or value.lower() in ("n/a", "[n/a]", "not supported", "[not supported]", "not found", "unknown error"):
         return None
     return value
 
@@ -195,16 +260,51 @@ def _normalise_bus_id(value: str | None) -> str | None:
     return value.upper() if value else None
 
 
-def parse_nvidia_smi_xml(xml_text: str) -> Facts:
+def _as_text(output: str | bytes) -> str:
+    """nvidia-smi's output as text. It can hold bytes that are not UTF-8 (process names, written
+    while another process changes them): those become U+FFFD instead of spoiling the document."""
+    if isinstance(output, bytes):
+        return output.decode("utf-8", errors="replace")
+    # Ansible decodes command output with surrogateescape: turn those escapes into U+FFFD too.
+    return output.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+
+
+def _memory(node: ET.Element | None) -> dict[str, int | None]:
+    """total/reserved/used/free MiB of a <fb_memory_usage> (reserved only from driver 510 on)."""
+    return {key: _mib(_text(node, f"fb_memory_usage/{key}")) for key in ("total", "reserved", "used", "free")}
+
+
+def _mig_devices(gpu: ET.Element) -> list[dict[str, t.Any]]:
+    """The MIG slices (<mig_devices>) of a GPU in MIG mode, each with its own memory."""
+    slices = []
+    for position, mig in enumerate(gpu.findall("mig_devices/mig_device")):
+        memory = _memory(mig)
+        index = _text(mig, "index")
+        slices.append(
+            {
+                "index": int(index) if index and index.isdigit() else position,
+                "gpu_instance_id": _text(mig, "gpu_instance_id"),
+                "compute_instance_id": _text(mig, "compute_instance_id"),
+                "multiprocessor_count": _text(mig, "device_attributes/shared/multiprocessor_count"),
+                "memory_total_mib": memory["total"],
+                "memory_used_mib": memory["used"],
+                "memory_free_mib": memory["free"],
+            }
+        )
+    return slices
+
+
+def parse_nvidia_smi_xml(xml_text: str | bytes) -> Facts:
     """Facts from the output of ``nvidia-smi -q -x``.
 
     Raises ValueError when the text is not an ``nvidia_smi_log`` document (the caller turns that
-    into an ``error`` fact). Elements missing in a given driver version become None.
+    into an ``error`` fact). Elements missing in a given driver version become None. A document
+    whose <attached_gpus> differs from the GPUs it lists gets an ``error`` fact.
     """
     # The document names an external DTD (<!DOCTYPE nvidia_smi_log SYSTEM "nvsmi_device_v12.dtd">);
     # ElementTree does not fetch it, and it declares no entities we need.
     try:
-        root = ET.fromstring(xml_text.strip())
+        root = ET.fromstring(_as_text(xml_text).strip())
     except ET.ParseError as exc:
         raise ValueError(f"nvidia-smi printed no valid XML ({exc})") from exc
     if root.tag != "nvidia_smi_log":
@@ -219,21 +319,34 @@ def parse_nvidia_smi_xml(xml_text: str) -> Facts:
         index = position
         bus_id = _text(gpu, "pci/pci_bus_id") or gpu.get("id")
         mig = _text(gpu, "mig_mode/current_mig")
+        memory = _memory(gpu)
         facts["devices"].append(
             make_device(
                 index,
                 _text(gpu, "product_name"),
                 uuid=_text(gpu, "uuid"),
                 pci_bus_id=_normalise_bus_id(bus_id),
-                memory_total_mib=_mib(_text(gpu, "fb_memory_usage/total")),
+                memory_total_mib=memory["total"],
+                memory_reserved_mib=memory["reserved"],
+                memory_used_mib=memory["used"],
+                memory_free_mib=memory["free"],
                 # Not in the XML of the drivers we know; read it should a later DTD add it.
                 compute_capability=_text(gpu, "compute_cap"),
                 architecture=_text(gpu, "product_architecture"),
                 mig_mode=mig,
+                mig_devices=_mig_devices(gpu) if mig == "Enabled" else [],
                 driver="nvidia",
             )
         )
-    return finish(facts)
+    finish(facts)
+    attached = _text(root, "attached_gpus")
+    if attached is not None and attached.isdigit() and int(attached) != facts["count"]:
+        facts["error"] = (
+            f"nvidia-smi reports {attached} attached GPU(s) but describes {facts['count']}: a GPU the driver "
+            "lost or cannot query (see `nvidia-smi` and the kernel log for Xid errors)"
+        )
+        facts["nvidia_unusable"] = True
+    return facts
 
 
 def parse_nvidia_smi_failure(rc: int, stdout: str, stderr: str) -> str:
@@ -247,6 +360,16 @@ def parse_nvidia_smi_failure(rc: int, stdout: str, stderr: str) -> str:
         )
     if "couldn't communicate with the nvidia driver" in text.lower() or rc == 9:
         return f"nvidia-smi: {text or 'NVIDIA driver is not loaded'} (rc={rc}): the nvidia kernel module is not loaded"
+    if "gpu is lost" in text.lower() or rc == 15:
+        return (
+            f"nvidia-smi: {text or 'a GPU is lost'} (rc={rc}): the GPU fell off the bus or the driver lost it; "
+            "see the kernel log (Xid 79) - a reboot, and if it recurs power, cooling or the PCIe slot"
+        )
+    if rc in (124, 137):
+        return (
+            f"nvidia-smi did not answer within the module's timeout (rc={rc}, killed): the driver is hung or "
+            "busy; see the kernel log for Xid errors"
+        )
     return f"nvidia-smi failed (rc={rc}): {text or 'no output'}"
 
 
@@ -346,7 +469,7 @@ def collect_nvml(nvml: t.Any) -> Facts:
             handle = nvml.nvmlDeviceGetHandleByIndex(index)
             capability = _optional(nvml, nvml.nvmlDeviceGetCudaComputeCapability, handle)
             mig = _optional(nvml, nvml.nvmlDeviceGetMigMode, handle)
-            memory = _optional(nvml, nvml.nvmlDeviceGetMemoryInfo, handle)
+            memory = _memory_info(nvml, handle)
             pci = _optional(nvml, nvml.nvmlDeviceGetPciInfo, handle)
             facts["devices"].append(
                 make_device(
@@ -354,9 +477,13 @@ def collect_nvml(nvml: t.Any) -> Facts:
                     _decode(nvml.nvmlDeviceGetName(handle)),
                     uuid=_decode(_optional(nvml, nvml.nvmlDeviceGetUUID, handle)),
                     pci_bus_id=_normalise_bus_id(_decode(pci.busId)) if pci is not None else None,
-                    memory_total_mib=int(memory.total) // (1024 * 1024) if memory is not None else None,
+                    memory_total_mib=_nvml_mib(memory, "total"),
+                    memory_reserved_mib=_nvml_mib(memory, "reserved"),
+                    memory_used_mib=_nvml_mib(memory, "used"),
+                    memory_free_mib=_nvml_mib(memory, "free"),
                     compute_capability=f"{capability[0]}.{capability[1]}" if capability else None,
                     mig_mode=("Enabled" if mig[0] else "Disabled") if mig else None,
+                    mig_devices=_nvml_mig_devices(nvml, handle) if mig and mig[0] else [],
                     driver="nvidia",
                 )
             )
@@ -366,6 +493,48 @@ def collect_nvml(nvml: t.Any) -> Facts:
         with contextlib.suppress(nvml.NVMLError):
             nvml.nvmlShutdown()
     return finish(facts)
+
+
+def _memory_info(nvml: t.Any, handle: t.Any) -> t.Any:
+    """nvmlMemory_v2 (with the driver-reserved memory) where the binding and driver have it, else v1."""
+    v2 = getattr(nvml, "nvmlMemory_v2", None)
+    if v2 is not None:
+        try:
+            return nvml.nvmlDeviceGetMemoryInfo(handle, version=v2)
+        except (TypeError, nvml.NVMLError):
+            pass
+    return _optional(nvml, nvml.nvmlDeviceGetMemoryInfo, handle)
+
+
+def _nvml_mig_devices(nvml: t.Any, handle: t.Any) -> list[dict[str, t.Any]]:
+    """The MIG slices of a GPU in MIG mode through NVML (empty where the binding cannot list them)."""
+    if not hasattr(nvml, "nvmlDeviceGetMaxMigDeviceCount"):
+        return []
+    slices = []
+    for position in range(_optional(nvml, nvml.nvmlDeviceGetMaxMigDeviceCount, handle) or 0):
+        try:
+            mig = nvml.nvmlDeviceGetMigDeviceHandleByIndex(handle, position)
+        except nvml.NVMLError:
+            continue  # no slice at this position
+        memory = _optional(nvml, nvml.nvmlDeviceGetMemoryInfo, mig)
+        slices.append(
+            {
+                "index": position,
+                "gpu_instance_id": str(_optional(nvml, nvml.nvmlDeviceGetGpuInstanceId, mig)),
+                "compute_instance_id": str(_optional(nvml, nvml.nvmlDeviceGetComputeInstanceId, mig)),
+                "multiprocessor_count": None,
+                "memory_total_mib": _nvml_mib(memory, "total"),
+                "memory_used_mib": _nvml_mib(memory, "used"),
+                "memory_free_mib": _nvml_mib(memory, "free"),
+            }
+        )
+    return slices
+
+
+def _nvml_mib(memory: t.Any, field: str) -> int | None:
+    """A field of nvmlMemory_t (v2 adds ``reserved``) in MiB; None when absent."""
+    value = getattr(memory, field, None) if memory is not None else None
+    return int(value) // (1024 * 1024) if value is not None else None
 
 
 def _optional(nvml: t.Any, func: t.Callable[..., t.Any], *args: t.Any) -> t.Any:

@@ -36,10 +36,12 @@ options:
   nvidia_smi_path:
     description:
       - Path of C(nvidia-smi). Found on E(PATH) (and C(/usr/bin), C(/usr/local/bin)) when not given.
+      - A path that does not exist or is not executable fails the task.
     type: path
   lspci_path:
     description:
       - Path of C(lspci) (Debian package C(pciutils)). Found on E(PATH) when not given.
+      - A path that does not exist or is not executable fails the task.
     type: path
   timeout:
     description:
@@ -119,7 +121,7 @@ ansible_facts:
           type: str
           sample: "12.4"
         homogeneous:
-          description: True when all devices have the same vendor, name and memory (also with 0 or 1 device).
+          description: True when all devices have the same vendor and name, memory within 1 % (also with 0 or 1 device).
           type: bool
           sample: true
         driver_loaded:
@@ -136,9 +138,21 @@ ansible_facts:
           sample: x86_64
         error:
           description:
-            - Why the driver could not be queried (version mismatch, driver not loaded, bad output), or V(null).
+            - Why the driver could not be queried (version mismatch, driver not loaded, lost GPU, timeout, bad output,
+              fewer GPUs described than attached), or V(null).
           type: str
           sample: null
+        nvidia_unusable:
+          description:
+            - True when an NVIDIA GPU or NVIDIA driver stack is on the host but cannot be used - NVML or C(nvidia-smi)
+              exists and fails, or C(lspci) shows an NVIDIA card with no C(nvidia) driver bound. C(site.yml) stops on
+              such a host instead of serving on the CPU.
+          type: bool
+          sample: false
+        lspci_available:
+          description: True when C(lspci) (Debian package C(pciutils)) is on the host.
+          type: bool
+          sample: true
         devices:
           description: One entry per device, in NVML index order (PCI bus order).
           type: list
@@ -168,10 +182,30 @@ ansible_facts:
               description: Total framebuffer memory in MiB; V(null) with lspci.
               type: int
               sample: 24564
+            memory_reserved_mib:
+              description:
+                - Framebuffer memory the driver reserves (drivers 510 and later); CUDA sees total minus this.
+                  V(null) when not reported.
+              type: int
+              sample: 346
+            memory_used_mib:
+              description: Memory in use (by other processes too) when the facts were gathered; V(null) when unknown.
+              type: int
+              sample: 1
+            memory_free_mib:
+              description: Memory free when the facts were gathered; V(null) when unknown.
+              type: int
+              sample: 24216
             compute_capability:
-              description: CUDA compute capability, from NVML or the product-name table; V(null) when unknown.
+              description:
+                - CUDA compute capability. From NVML; else from the product-name table when that agrees with the
+                  architecture nvidia-smi reports; else the lowest capability of that architecture; V(null) if unknown.
               type: str
               sample: "8.9"
+            compute_capability_source:
+              description: V(driver), V(product name), V(architecture) or V(null).
+              type: str
+              sample: product name
             architecture:
               description: Architecture name (Ampere, Ada Lovelace, Hopper, Blackwell, ...); V(null) when unknown.
               type: str
@@ -180,6 +214,14 @@ ansible_facts:
               description: Current MIG mode, V(Enabled) or V(Disabled); V(null) where MIG is not supported.
               type: str
               sample: null
+            mig_devices:
+              description:
+                - The MIG slices of a GPU in MIG mode (empty otherwise), each with C(index), C(gpu_instance_id),
+                  C(compute_instance_id), C(multiprocessor_count), C(memory_total_mib), C(memory_used_mib) and
+                  C(memory_free_mib).
+              type: list
+              elements: dict
+              sample: []
             driver:
               description: Kernel driver in use (V(null) with lspci when none is bound).
               type: str
@@ -208,7 +250,10 @@ EXTRA_BIN_DIRS = ["/usr/bin", "/usr/local/bin", "/usr/sbin", "/sbin"]
 
 def _binary(module: AnsibleModule, given: str | None, name: str) -> str | None:
     if given:
-        return given if os.access(given, os.X_OK) else None
+        if not os.access(given, os.X_OK):
+            option = name.replace("-", "_") + "_path"
+            module.fail_json(msg=f"{option} {given} does not exist or is not executable on this host")
+        return given
     return module.get_bin_path(name, opt_dirs=EXTRA_BIN_DIRS)
 
 
@@ -226,9 +271,12 @@ def from_nvml() -> gpu.Facts | None:
     except ImportError:
         return None
     try:
-        return gpu.collect_nvml(pynvml)
+        facts = gpu.collect_nvml(pynvml)
     except gpu.NvmlUnavailable:
         return None
+    # libnvidia-ml is installed: an error means an NVIDIA stack that does not work.
+    facts["nvidia_unusable"] = bool(facts["error"])
+    return facts
 
 
 def from_nvidia_smi(module: AnsibleModule) -> gpu.Facts | None:
@@ -241,10 +289,10 @@ def from_nvidia_smi(module: AnsibleModule) -> gpu.Facts | None:
             return gpu.parse_nvidia_smi_xml(out)
         except ValueError as exc:
             facts = gpu.empty_facts()
-            facts.update(source="nvidia-smi", error=str(exc))
+            facts.update(source="nvidia-smi", error=str(exc), nvidia_unusable=True)
             return facts
     facts = gpu.empty_facts()
-    facts.update(source="nvidia-smi", error=gpu.parse_nvidia_smi_failure(rc, out, err))
+    facts.update(source="nvidia-smi", error=gpu.parse_nvidia_smi_failure(rc, out, err), nvidia_unusable=True)
     return facts
 
 
@@ -277,8 +325,16 @@ def gather(module: AnsibleModule) -> gpu.Facts:
             facts = pci
             facts["driver_loaded"] = False
             facts["error"] = error
+            facts["nvidia_unusable"] = True
     if facts is None:
         facts = gpu.empty_facts()
+    nvidia_on_bus = any(d["vendor"] == "nvidia" for d in facts["devices"])
+    if facts["source"] == "lspci" and nvidia_on_bus and not facts["driver_loaded"]:
+        # An NVIDIA card on the bus without the nvidia driver bound to it.
+        facts["nvidia_unusable"] = True
+    # Without lspci (Debian does not always install pciutils) a GPU whose driver is missing stays
+    # invisible: site.yml installs pciutils and asks again where this is false and nothing was found.
+    facts["lspci_available"] = _binary(module, module.params["lspci_path"], "lspci") is not None
     facts["machine"] = platform.machine()
     return facts
 

@@ -37,9 +37,15 @@ def test_rtx4090_driver_550() -> None:
         "uuid": "GPU-6f1c9d3e-8a2b-4c5d-9e0f-1a2b3c4d5e6f",
         "pci_bus_id": "00000000:01:00.0",
         "memory_total_mib": 24564,
+        # total - reserved - used = free: what CUDA (and vLLM) can still have.
+        "memory_reserved_mib": 346,
+        "memory_used_mib": 1,
+        "memory_free_mib": 24216,
         "compute_capability": "8.9",
+        "compute_capability_source": "product name",
         "architecture": "Ada Lovelace",
         "mig_mode": None,
+        "mig_devices": [],
         "driver": "nvidia",
     }
     assert facts["memory_total_mib"] == 24564

@@ -60,6 +60,8 @@ def test_mismatch_falls_back_to_lspci_and_keeps_the_error(tmp_path: Path, collec
     facts = result["ansible_facts"]["gpu"]
     assert facts["source"] == "lspci" and facts["count"] == 1 and facts["driver_loaded"] is False
     assert "Driver/library version mismatch" in facts["error"]
+    # A GPU host whose driver fails must not pass for a CPU host (site.yml stops on this fact).
+    assert facts["nvidia_unusable"] is True
 
 
 def test_no_driver_without_lspci(tmp_path: Path, collections_root: Path) -> None:
@@ -67,6 +69,7 @@ def test_no_driver_without_lspci(tmp_path: Path, collections_root: Path) -> None
     result = run_module(tmp_path, collections_root, {"sources": ["nvidia-smi"], "nvidia_smi_path": smi})
     facts = result["ansible_facts"]["gpu"]
     assert facts["source"] == "nvidia-smi" and facts["count"] == 0 and "not loaded" in facts["error"]
+    assert facts["nvidia_unusable"] is True
 
 
 def test_aarch64_lspci_only(tmp_path: Path, collections_root: Path) -> None:
@@ -74,6 +77,7 @@ def test_aarch64_lspci_only(tmp_path: Path, collections_root: Path) -> None:
     result = run_module(tmp_path, collections_root, {"sources": ["lspci"], "lspci_path": lspci})
     facts = result["ansible_facts"]["gpu"]
     assert facts["source"] == "lspci" and facts["count"] == 0 and facts["error"] is None
+    assert facts["nvidia_unusable"] is False and facts["lspci_available"] is True
 
 
 def test_bad_xml_is_an_error_fact(tmp_path: Path, collections_root: Path) -> None:
@@ -83,3 +87,32 @@ def test_bad_xml_is_an_error_fact(tmp_path: Path, collections_root: Path) -> Non
     result = run_module(tmp_path, collections_root, {"sources": ["nvidia-smi"], "nvidia_smi_path": str(script)})
     assert result.get("failed") is not True
     assert "no valid XML" in result["ansible_facts"]["gpu"]["error"]
+
+
+def test_nvidia_card_without_driver_is_unusable(tmp_path: Path, collections_root: Path) -> None:
+    lspci = tool(tmp_path, "lspci", "lspci-nnk_rtx3080-no-driver.txt")
+    result = run_module(tmp_path, collections_root, {"sources": ["lspci"], "lspci_path": lspci})
+    facts = result["ansible_facts"]["gpu"]
+    assert facts["count"] == 1 and facts["driver_loaded"] is False and facts["nvidia_unusable"] is True
+
+
+def test_gpu_is_lost(tmp_path: Path, collections_root: Path) -> None:
+    smi = tool(tmp_path, "nvidia-smi", "captures/nvidia-smi_error-gpu-is-lost.txt", rc=15)
+    result = run_module(tmp_path, collections_root, {"sources": ["nvidia-smi"], "nvidia_smi_path": smi})
+    facts = result["ansible_facts"]["gpu"]
+    assert "GPU is lost" in facts["error"] and facts["nvidia_unusable"] is True
+
+
+def test_hung_nvidia_smi_times_out(tmp_path: Path, collections_root: Path) -> None:
+    script = tmp_path / "nvidia-smi"
+    script.write_text("#!/bin/sh\nexec sleep 30\n")
+    script.chmod(0o755)
+    args = {"sources": ["nvidia-smi"], "nvidia_smi_path": str(script), "timeout": 1}
+    facts = run_module(tmp_path, collections_root, args)["ansible_facts"]["gpu"]
+    assert "did not answer within the module's timeout (rc=124" in facts["error"]
+
+
+def test_a_given_path_that_does_not_exist_fails(tmp_path: Path, collections_root: Path) -> None:
+    result = run_module(tmp_path, collections_root, {"nvidia_smi_path": str(tmp_path / "absent")})
+    assert result.get("failed") is True
+    assert "nvidia_smi_path" in result["msg"] and "does not exist" in result["msg"]
