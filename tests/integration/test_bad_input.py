@@ -135,3 +135,29 @@ def test_bad_input_fails_before_any_change(case: str, container: str, admin_pubk
     result = _run_site(inventory, tmp_path)
 
     assert_refused_without_change(result, expected, case, container, before)
+
+
+def test_broken_nvidia_driver_stops_the_run(container: str, admin_pubkey: str, tmp_path: Path) -> None:
+    """A host whose nvidia-smi fails (driver not loaded, rc 9) must not be built as a CPU host.
+
+    The container has no GPU: an ``nvidia-smi`` that prints the driver's real message and exits 9
+    stands in for a host whose kernel module is missing (docs/gpu.md, failure policy).
+    """
+    fixture = REPO / "tests" / "unit" / "fixtures" / "gpu" / "nvidia-smi_no-driver.txt"
+    script = tmp_path / "nvidia-smi"
+    script.write_text(f"#!/bin/sh\ncat <<'EOF'\n{fixture.read_text()}EOF\nexit 9\n")
+    script.chmod(0o755)
+    fake = "/usr/local/bin/nvidia-smi"
+    subprocess.run(["docker", "cp", str(script), f"{container}:{fake}"], check=True)
+    try:
+        before = filesystem_changes(container)
+        result = _run_site(_inventory(container, admin_pubkey), tmp_path)
+        assert_refused_without_change(
+            result,
+            ["the nvidia kernel module is not loaded", "swarm_allow_unusable_gpu", "serve on its CPU"],
+            "broken-nvidia-driver",
+            container,
+            before,
+        )
+    finally:
+        subprocess.run(["docker", "exec", container, "rm", "-f", fake], check=True)
