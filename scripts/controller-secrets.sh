@@ -3,6 +3,8 @@
 # (mode 0700, never in the repository) and left alone afterwards:
 #
 #   admin_ed25519(.pub)  the admin's SSH key pair (common_admin_ssh_public_keys)
+#   backup_ed25519(.pub) the key pair Vault's snapshots are encrypted to (vault_backup_age_recipients
+#                        takes the .pub); move the private half to whoever restores (docs/vault.md)
 #   pki_ca_passphrase    encrypts the bootstrap CA key (pki_ca_passphrase)
 #   vault-password       ansible-vault password file that encrypts Vault's init output
 #                        and admin token on the controller (vault_init_password_file)
@@ -23,7 +25,9 @@ random_secret() {
 
 [ -f "$dir/admin_ed25519" ] ||
   ssh-keygen -q -t ed25519 -N '' -C orcaqueen-admin -f "$dir/admin_ed25519"
+[ -f "$dir/backup_ed25519" ] || [ -f "$dir/backup_ed25519.pub" ] ||
+  ssh-keygen -q -t ed25519 -N '' -C orcaqueen-vault-backup -f "$dir/backup_ed25519"
 for name in pki_ca_passphrase vault-password; do
   [ -s "$dir/$name" ] || random_secret >"$dir/$name"
 done
-echo "controller secrets in $dir: admin_ed25519, pki_ca_passphrase, vault-password"
+echo "controller secrets in $dir: admin_ed25519, backup_ed25519, pki_ca_passphrase, vault-password"

@@ -64,7 +64,14 @@ def controller(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     password_file = base / "store-password"
     password_file.write_text(secrets.token_urlsafe(32))
     password_file.chmod(0o600)
-    return {"password_file": password_file, "pki_dir": base / "pki", "store": base / "store"}
+    backup_key = base / "backup_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(backup_key)], check=True)
+    return {
+        "password_file": password_file,
+        "pki_dir": base / "pki",
+        "store": base / "store",
+        "backup_recipient": Path(f"{backup_key}.pub"),
+    }
 
 
 def _inventory(container: str, controller: dict[str, Path]) -> dict[str, Any]:
@@ -81,6 +88,7 @@ def _inventory(container: str, controller: dict[str, Path]) -> dict[str, Any]:
                 "vault_version": "2.7.2",
                 "vault_archive_src": "/nonexistent/bao",
                 "vault_archive_sha256": "0" * 64,
+                "vault_backup_age_recipients": [controller["backup_recipient"].read_text().strip()],
             },
             "children": {"orchestrator": {"hosts": {"vault1": None}}},
         }
@@ -117,6 +125,15 @@ def _wildcard_bind(inv: dict[str, Any]) -> None:
     _vars(inv)["vault_listen_address"] = "0.0.0.0"
 
 
+def _backups_without_recipients(inv: dict[str, Any]) -> None:
+    del _vars(inv)["vault_backup_age_recipients"]
+
+
+def _backup_recipient_is_a_private_key(inv: dict[str, Any]) -> None:
+    # The shape of an age identity (never a real one): refused, and only its first 12 characters shown.
+    _vars(inv)["vault_backup_age_recipients"] = ["AGE-SECRET-KEY-1" + "Q" * 58]
+
+
 CASES: dict[str, tuple[Callable[[dict[str, Any]], None], list[str]]] = {
     # id: (mutation, words the error message must contain)
     "even-number-of-servers": (_two_servers, ["odd number", "vault group 'orchestrator' has 2 host(s)"]),
@@ -124,6 +141,11 @@ CASES: dict[str, tuple[Callable[[dict[str, Any]], None], list[str]]] = {
     "tls-turned-off": (_tls_off, ["TLS cannot be turned off", "vault_tls_disable"]),
     "policy-path-outside-swarm": (_policy_outside_swarm, ["swarm/", "sys/raw/*"]),
     "wildcard-bind-without-opt-in": (_wildcard_bind, ["0.0.0.0", "vault_allow_wildcard_bind"]),
+    "backups-without-recipients": (
+        _backups_without_recipients,
+        ["vault_backup_age_recipients", "vault_backup_enabled: false"],
+    ),
+    "backup-recipient-is-a-private-key": (_backup_recipient_is_a_private_key, ["PUBLIC keys", "AGE-SECRET-K..."]),
 }
 
 
@@ -152,5 +174,6 @@ def test_bad_input_fails_before_any_change(
     result = _run(inventory, tmp_path)
 
     assert_refused_without_change(result, expected, case, container, before)
+    assert "Q" * 58 not in result.stdout + result.stderr, f"{case}: a key given as a recipient was printed"
     assert not controller["pki_dir"].exists(), f"{case}: the CA was created on the controller"
     assert not controller["store"].exists(), f"{case}: the key store directory was created"
