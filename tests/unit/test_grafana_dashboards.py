@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from collections.abc import Iterator
@@ -84,3 +85,21 @@ def test_datasources_are_provisioned(path: Path) -> None:
         uid = ref.get("uid")
         assert uid in provisioned, f"{path.name}: data source uid {uid!r} not in {sorted(provisioned)}"
         assert ref.get("type") == "prometheus", f"{path.name}: unexpected data source type {ref.get('type')!r}"
+
+
+def test_panel_metrics_for_the_swarm_check() -> None:
+    """tests/verify/rule_metrics.py --dashboards (the swarm verifier's input): every panel query, and
+    the metric names it reads without functions, labels, ranges or grouping clauses."""
+    script = Path(__file__).resolve().parents[2] / "tests" / "verify" / "rule_metrics.py"
+    spec = importlib.util.spec_from_file_location("rule_metrics", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    found = module.dashboards(ROLE / "files" / "dashboards")
+    panels = sum(len(panel.get("targets", [])) for path in DASHBOARDS for panel in _load(path)["panels"])
+    assert len(found["queries"]) == panels
+    assert "vllm:kv_cache_usage_perc" in found["metrics"]
+    assert found["metrics"]["vllm:time_to_first_token_seconds_bucket"] == [
+        "vLLM: Time to first token p50 / p95",
+        "vLLM: Time to first token p50 / p95",
+    ]
+    assert not {"rate", "sum", "le", "instance", "idle", "time"} & set(found["metrics"])

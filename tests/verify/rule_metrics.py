@@ -1,9 +1,15 @@
 # Copyright (c) 2025, orcaqueen.swarm maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The metric names the alert rules of a Prometheus read (shared verifier step).
+"""The metric names the alert rules of a Prometheus read, and those of the Grafana dashboards' panels
+(shared verifier step).
 
-stdin: the JSON of Prometheus' /api/v1/rules. stdout: JSON {"<metric>": ["<alert>", ...], ...}.
+  rule_metrics.py                      stdin: the JSON of Prometheus' /api/v1/rules.
+                                       stdout: JSON {"<metric>": ["<alert>", ...], ...}.
+  rule_metrics.py --dashboards DIR     every *.json dashboard in DIR. stdout: JSON
+                                       {"metrics": {"<metric>": ["<dashboard>: <panel>", ...]},
+                                        "queries": [{"where": "<dashboard>: <panel>", "expr": "..."}]}.
+
 A name is a PromQL identifier outside label matchers, grouping clauses, ranges and strings that is
 not a function, keyword or aggregation.
 """
@@ -13,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from pathlib import Path
 
 KEYWORDS = {
     "and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset",
@@ -36,7 +43,25 @@ def metrics(expr: str) -> set[str]:
     return {name for name in IDENTIFIER.findall(text) if name.lower() not in KEYWORDS}
 
 
+def dashboards(directory: Path) -> dict[str, object]:
+    found: dict[str, list[str]] = {}
+    queries = []
+    for path in sorted(directory.glob("*.json")):
+        board = json.loads(path.read_text(encoding="utf-8"))
+        for panel in board.get("panels", []):
+            where = f"{board.get('title', path.stem)}: {panel.get('title', '?')}"
+            for target in panel.get("targets", []):
+                expr = target.get("expr", "")
+                queries.append({"where": where, "expr": expr})
+                for name in metrics(expr):
+                    found.setdefault(name, []).append(where)
+    return {"metrics": found, "queries": queries}
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--dashboards"]:
+        json.dump(dashboards(Path(sys.argv[2])), sys.stdout, sort_keys=True)
+        return 0
     data = json.load(sys.stdin)
     found: dict[str, list[str]] = {}
     for group in data["data"]["groups"]:
