@@ -92,6 +92,7 @@ RESULTS = frozenset(
         "headscale_preauth_keys_created",
         "qdrant_backup_snapshot",
         "qdrant_restore_result",
+        "vault_rotate_results",
     }
 )
 # How to run, not what to deploy: switching the fast path off for one run must not make the next one converge.
