@@ -13,6 +13,8 @@
 #   7. unseal time of that server after a restart (playbooks/unseal.yml)
 #   8. vLLM (CPU build, the lab's tiny model on starlord): cold start of the model unit, and the
 #      median latency of one small completion direct on loopback vs. through the TLS proxy
+#   9. day two on the lab: rotate-keys.yml for every secret the agents render (end to end), a Vault
+#      snapshot through backup.yml and its restore onto the live cluster through restore.yml
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -50,6 +52,19 @@ full=$(ORCAQUEEN_MITOGEN=0 timed "$log/full.log" scripts/lab.sh converge -e swar
   { tail -40 "$log/full.log"; exit 1; }
 full_changed=$(changed_total "$log/full.log")
 full_headers=$(grep -c '^TASK \[' "$log/full.log" || true)
+
+# Day two on the lab, as an operator runs it: every swarm secret the agents render rotated end to end
+# (rotate-keys.yml: new versions through the Vault host, agents render them, services restart and
+# answer), an encrypted Vault snapshot (backup.yml) and its restore onto the live cluster (restore.yml).
+rotate_all=$(timed "$log/rotate.log" ansible-playbook -i inventories/lab playbooks/rotate-keys.yml -e rotate_keys_force=true) ||
+  { tail -40 "$log/rotate.log"; exit 1; }
+rotated=$(grep -c 'version [0-9]* -> [0-9]*' "$log/rotate.log" || true)
+vault_backup=$(timed "$log/backup.log" ansible-playbook -i inventories/lab playbooks/backup.yml --tags vault_backup) ||
+  { tail -40 "$log/backup.log"; exit 1; }
+snapshot=$(docker exec orcaqueen-lab-oracle sh -c 'ls /var/backups/vault/vault-*.snap.age | tail -1')
+vault_restore=$(timed "$log/restore.log" ansible-playbook -i inventories/lab playbooks/restore.yml -e restore_component=vault \
+  -e "vault_restore_snapshot_path=$snapshot" -e "vault_restore_identity_file=$ORCAQUEEN_LAB_DIR/backup_ed25519") ||
+  { tail -40 "$log/restore.log"; exit 1; }
 
 # vLLM on the lab's inference node (tests/bench/vllm_node.sh runs there).
 vllm=$(docker exec -i orcaqueen-lab-starlord bash -s <tests/bench/vllm_node.sh) || { echo "$vllm"; exit 1; }
@@ -116,6 +131,9 @@ printf '%-48s %9s%%\n' "re-run / first converge (target < 25%)" "$ratio"
 printf '%-48s %9.1fs\n' "hardening role on one fresh container" "$hardening"
 printf '%-48s %9.1fs\n' "Vault bootstrap, fresh single server" "$vault_bootstrap"
 printf '%-48s %9.1fs\n' "Vault unseal after restart (unseal.yml)" "$unseal"
+printf '%-48s %9.1fs\n' "rotate every swarm secret end to end ($rotated)" "$rotate_all"
+printf '%-48s %9.1fs\n' "Vault snapshot now (backup.yml, encrypted)" "$vault_backup"
+printf '%-48s %9.1fs\n' "Vault restore onto the live cluster" "$vault_restore"
 printf '%-48s %9.1fs\n' "vLLM CPU cold start (tiny model, unit restart)" "$(vfigure cold_start)"
 printf '%-48s %8.1fms\n' "vLLM completion, direct on loopback (median)" "$(vfigure direct_ms)"
 printf '%-48s %8.1fms\n' "vLLM completion, through the TLS proxy (median)" "$(vfigure proxy_ms)"
