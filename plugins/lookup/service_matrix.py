@@ -45,7 +45,8 @@ notes:
   - "Secret keys - C(name), C(path) (default C(swarm/<service>/<name>)), C(field) (default C(value)), C(generate)
     (C(length) 16-512, C(prefix)), C(delivery) (C(agent) - vault_agent renders C(template), a C(<dir>/<file>) below
     its secrets directory; C(play) - site.yml reads it at deploy time), C(unit) (the systemd unit using it),
-    C(reload) (reloaded or restarted) and C(readers) (roles that also read it at deploy time)."
+    C(reload) (reloaded or restarted), C(grace) (how long a rotated-out value stays accepted, V(0) or a duration like
+    V(15m); only with C(reload=reloaded)) and C(readers) (roles that also read it at deploy time)."
   - Every key is checked; an unknown key, a duplicate port variable, job or secret path is an error.
     See docs/tailnet.md.
 """

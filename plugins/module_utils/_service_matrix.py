@@ -29,6 +29,7 @@ An entry::
                   "generate": {"length": 48, "prefix": ""},
                   "delivery": "agent",          # agent: vault_agent renders `template`; play: site.yml reads it
                   "unit": "qdrant", "template": "qdrant/qdrant.env", "reload": "restarted",
+                  "grace": "0",                 # how long a rotated-out value stays accepted (15m, 1h)
                   "readers": []}]}              # roles that also read it at deploy time
 
 Principals: a node group (``orchestrator``, ``inference``, ``worker``), ``swarm`` (every node
@@ -57,6 +58,7 @@ _FIELD = re.compile(r"^[A-Za-z0-9_.-]+$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_-]{0,16}$")
 _TEMPLATE = re.compile(r"^[a-z0-9][a-z0-9_.-]*/[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _UNIT = re.compile(r"^[A-Za-z0-9@_.:*-]+$")
+_GRACE = re.compile(r"^(0|([0-9]+[wdhms])+)$")
 ENTRY_KEYS: tuple[str, ...] = (
     "service",
     "groups",
@@ -80,6 +82,7 @@ SECRET_KEYS: tuple[str, ...] = (
     "unit",
     "template",
     "reload",
+    "grace",
     "readers",
 )
 SCRAPE_KEYS: tuple[str, ...] = (
@@ -183,10 +186,13 @@ _SERVICE_MATRIX: tuple[Entry, ...] = (
                 "field": "value",
                 "generate": {"length": 48},
                 "delivery": "agent",
-                # One unit per model (vllm-<model>.service); the agent restarts them on a new version.
-                "unit": "vllm-*",
-                "template": "vllm/api_key",
-                "reload": "restarted",
+                # The clients' key is checked by the TLS proxy (the models behind it take a loopback key of
+                # their own host): the agent renders the keys it accepts - the current one, and the one a
+                # rotation replaced until its grace ends - and the proxy reloads without dropping a request.
+                "unit": "vllm-proxy",
+                "template": "vllm-proxy/client_keys",
+                "reload": "reloaded",
+                "grace": "15m",
             }
         ],
     },
@@ -396,6 +402,14 @@ def _check_secret(name: str, raw: t.Any) -> Entry:
     reload = raw.get("reload", "restarted")
     if reload not in RELOADS:
         _fail(f"{where}: reload must be one of {RELOADS}, got {reload!r}")
+    grace = str(raw.get("grace", "0"))
+    if not _GRACE.match(grace):
+        _fail(f"{where}: grace must be 0 or a duration like 15m, 1h or 1d12h, got {raw.get('grace')!r}")
+    if grace != "0" and reload != "reloaded":
+        _fail(
+            f"{where}: grace needs reload 'reloaded' - a consumer that accepts the old and the new value "
+            f"picks both up without a restart, got reload {reload!r}"
+        )
     readers = raw.get("readers", [])
     if not isinstance(readers, list) or not all(isinstance(r, str) and _NAME.match(r) for r in readers):
         _fail(f"{where}: readers must be a list of role names that read it at deploy time, got {readers!r}")
@@ -408,6 +422,7 @@ def _check_secret(name: str, raw: t.Any) -> Entry:
         "unit": unit,
         "template": template if delivery == "agent" else None,
         "reload": reload,
+        "grace": grace,
         "readers": list(readers),
     }
 

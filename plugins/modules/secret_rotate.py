@@ -77,6 +77,17 @@ options:
       - Rotate even when the current version is younger than O(min_age).
     type: bool
     default: false
+  grace:
+    description:
+      - How long the value being replaced stays accepted - a duration as in O(min_age).
+      - With a grace, the new version also holds the old value in C(<key>_previous) and the end of the
+        window (Unix seconds, as text) in C(<key>_previous_until). A consumer that accepts both (the
+        vLLM proxy, through the template its vault agent renders) keeps serving clients that still
+        send the old value until then; the agent drops it at its first render after that time.
+      - V(0) (the default) ends any earlier window - both fields are removed - so the old value stops
+        working as soon as the consumers have the new version (a leaked key).
+    type: str
+    default: '0'
   keep_versions:
     description:
       - How many versions the secret keeps (KV C(max_versions)); the previous ones are the grace
@@ -161,6 +172,11 @@ previous_version:
   returned: always
   type: int
   sample: 3
+grace_until:
+  description: End of the window in which the old value is still accepted (Unix seconds); V(null) without O(grace).
+  returned: always
+  type: int
+  sample: 1796000000
 fingerprint:
   description:
     - First 12 hex characters of the sha256 of the value now current; V(null) in check mode with O(generate).
@@ -194,6 +210,7 @@ key:
   sample: value
 """
 
+import datetime
 import getpass
 import os
 import typing as t
@@ -221,6 +238,7 @@ ARGUMENT_SPEC: dict[str, t.Any] = dict(
     value=dict(type="str", no_log=True),
     min_age=dict(type="str", default="0"),
     force=dict(type="bool", default=False),
+    grace=dict(type="str", default="0"),
     keep_versions=dict(type="int", default=10),
     reason=dict(type="str", default="scheduled rotation"),
     rotated_by=dict(type="str"),
@@ -247,6 +265,7 @@ def validate(params: dict[str, t.Any]) -> dict[str, t.Any]:
         "path": rot.validate_path(params["path"]),
         "key": rot.validate_key(params["key"]),
         "min_age": rot.parse_duration(params["min_age"]),
+        "grace": rot.parse_duration(params["grace"]),
     }
     if params["generate"] is not None:
         rot.generate_value(params["generate"], params["prefix"])  # validates length and prefix
@@ -272,6 +291,18 @@ def check_capabilities(client: VaultClient, mount: str, path: str) -> None:
         )
 
 
+def grace_fields(data: dict[str, t.Any], key: str, old: t.Any, grace: int, now: datetime.datetime) -> int | None:
+    """Keep the old value beside the new one until now + grace, or drop an earlier window (grace 0)."""
+    previous, until = f"{key}_previous", f"{key}_previous_until"
+    data.pop(previous, None)
+    data.pop(until, None)
+    if not grace or old is None:
+        return None
+    end = int(now.timestamp()) + grace
+    data[previous], data[until] = old, str(end)
+    return end
+
+
 def run(module: AnsibleModule) -> dict[str, t.Any]:
     params = module.params
     checked = validate(params)
@@ -294,6 +325,7 @@ def run(module: AnsibleModule) -> dict[str, t.Any]:
         version=previous_version,
         fingerprint=None,
         age_seconds=None,
+        grace_until=None,
     )
     current_value = current.data.get(key) if current is not None and exists else None
     if current_value is not None:
@@ -326,6 +358,8 @@ def run(module: AnsibleModule) -> dict[str, t.Any]:
         new_fingerprint = rot.fingerprint(new_value)
         data = dict(current.data) if current is not None else {}
         data[key] = new_value
+        grace_until = grace_fields(data, key, current_value, checked["grace"], now)
+        result["grace_until"] = grace_until
         version = client.kv2_write(mount, path, data, cas=previous_version or 0)
         who = params["rotated_by"] or getpass.getuser()
         try:

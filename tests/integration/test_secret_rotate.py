@@ -188,6 +188,34 @@ def test_min_age_skips_young_version(bao: Bao, tmp_path: Path) -> None:
     assert forced.result["changed"] is True and forced.result["version"] == 2
 
 
+def test_grace_keeps_the_old_value_beside_the_new_until_its_end(bao: Bao, tmp_path: Path) -> None:
+    old = secrets.token_urlsafe(32)
+    seed(bao, "swarm/grace/key", {"value": old, "other": "kept"})
+    before = int(time.time())
+    run = run_module(bao, tmp_path, path="swarm/grace/key", key="value", generate=32, grace="15m")
+    assert run.rc == 0, run.result
+    data, version = read(bao, "swarm/grace/key")
+    assert version == 2 and data["value"] != old and data["other"] == "kept"
+    assert data["value_previous"] == old
+    until = int(data["value_previous_until"])
+    assert before + 900 <= until <= int(time.time()) + 900
+    assert run.result["grace_until"] == until
+    assert old not in run.stdout + run.stderr and data["value"] not in run.stdout + run.stderr
+
+    # The next rotation moves the window on: the value it replaces is the one kept now.
+    second = run_module(bao, tmp_path, path="swarm/grace/key", key="value", generate=32, grace="1m")
+    assert second.rc == 0, second.result
+    data2, _ = read(bao, "swarm/grace/key")
+    assert data2["value_previous"] == data["value"] and old not in data2.values()
+    assert int(data2["value_previous_until"]) <= int(time.time()) + 60
+
+    # Without a grace (a leaked key), the old value stops at once: no window is left in the secret.
+    third = run_module(bao, tmp_path, path="swarm/grace/key", key="value", generate=32)
+    assert third.rc == 0 and third.result["grace_until"] is None
+    data3, _ = read(bao, "swarm/grace/key")
+    assert set(data3) == {"value", "other"}
+
+
 def test_check_mode_writes_nothing(bao: Bao, tmp_path: Path) -> None:
     seed(bao, "swarm/check/key", {"value": "x" * 40})
     audit = tmp_path / "audit.jsonl"
@@ -295,6 +323,7 @@ def test_invalid_token_is_permission_denied(bao: Bao, tmp_path: Path) -> None:
         ({"path": "swarm/x", "key": "value", "generate": 16}, "at least 32 bytes"),
         ({"path": "swarm/x", "key": "value", "generate": 32, "min_age": "30 days"}, "invalid duration"),
         ({"path": "swarm/x", "key": "value", "generate": 32, "min_age": "-1d"}, "invalid duration"),
+        ({"path": "swarm/x", "key": "value", "generate": 32, "grace": "a while"}, "invalid duration"),
         ({"path": "swarm/x", "key": "bad key", "generate": 32}, "invalid key"),
     ],
 )

@@ -105,8 +105,8 @@ def _agent_rendered(tmp_path: Path) -> set[tuple[str, str, str]]:
             ],
             "vars": {
                 "vllm_models": [{"name": "tiny", "model": "/models/tiny"}],
-                "_t_vllm_cert_request": vllm_vars["_vllm_cert_request"],
-                "_vllm_cert_request": "{{ _t_vllm_cert_request }}",
+                # The include's own variables (the certificate request, the reload command) as they are.
+                **{k: v for k, v in vllm_vars.items() if k != "vault_agent_templates"},
                 "_t_vllm_templates": vllm_vars["vault_agent_templates"],
             },
             "tasks": [

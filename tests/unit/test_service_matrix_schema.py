@@ -88,6 +88,7 @@ def test_secret_defaults() -> None:
             "unit": "web",
             "template": "web/token",
             "reload": "restarted",
+            "grace": "0",
             "readers": [],
         }
     ]
@@ -153,6 +154,9 @@ def test_scrape_defaults() -> None:
         ([_entry(secrets=[_secret(unit="web; rm -rf /")])], "unit must be the systemd unit"),
         ([_entry(secrets=[_secret(unit=None)])], "unit must be the systemd unit"),
         ([_entry(secrets=[_secret(reload="kill")])], "reload must be one of"),
+        ([_entry(secrets=[_secret(reload="reloaded", grace="a while")])], "grace must be 0 or a duration"),
+        ([_entry(secrets=[_secret(reload="reloaded", grace="15")])], "grace must be 0 or a duration"),
+        ([_entry(secrets=[_secret(grace="15m")])], "grace needs reload 'reloaded'"),
         ([_entry(secrets=[_secret(readers="prometheus")])], "readers must be a list"),
         ([_entry(secrets=[_secret(colour="red")])], "unknown secret keys"),
         (

@@ -176,6 +176,7 @@ def params(**overrides: object) -> dict[str, object]:
         "path": "swarm/a",
         "key": "value",
         "min_age": "30d",
+        "grace": "15m",
         "generate": 32,
         "prefix": "",
         "value": None,
@@ -192,6 +193,7 @@ def test_module_validate_ok() -> None:
         "path": "swarm/a",
         "key": "value",
         "min_age": 30 * 86400,
+        "grace": 900,
     }
 
 
@@ -199,6 +201,7 @@ def test_module_validate_ok() -> None:
     ("overrides", "message"),
     [
         ({"min_age": "soon"}, "invalid duration"),
+        ({"grace": "later"}, "invalid duration"),
         ({"path": "a//b"}, "invalid secret path"),
         ({"generate": 8}, "at least 32"),
         ({"keep_versions": 0}, "keep_versions"),
