@@ -37,12 +37,25 @@ options:
     type: list
     elements: str
     required: true
+  tailnet:
+    description:
+      - With V(false), the node's tailnet facts (C(swarm_listen_address), C(tailscale_ipv4), C(tailscale_ipv6) and
+        C(tailscale_backend_state), of this host and in the swarm's shape) are left out.
+      - For the roles that run before a node joins the tailnet and read none of them (common, hardening, headscale).
+        The join changes those facts, and would otherwise make the next run converge them again for nothing.
+        C(tests/unit/plugins/lookup/test_converge_inputs.py) checks that those roles do not read them.
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""
 - name: The inputs of node_exporter's converge on this host
   ansible.builtin.set_fact:
     _inputs: "{{ lookup('orcaqueen.swarm.converge_inputs', 'node_exporter', 'pki') }}"
+
+- name: The inputs of hardening's converge, which runs before the tailnet exists
+  ansible.builtin.set_fact:
+    _inputs: "{{ lookup('orcaqueen.swarm.converge_inputs', 'hardening', 'common', tailnet=false) }}"
 """
 
 RETURN = r"""
@@ -102,6 +115,8 @@ RESULTS = frozenset(
 RUN_MODES = frozenset(
     {"swarm_skip_unchanged", "tailscale_authkey", "vault_agent_role_id", "vault_agent_wrapped_secret_id"}
 )
+# The facts a node's tailnet join changes (tailnet=false leaves them out).
+TAILNET_FACTS = frozenset({"swarm_listen_address", "tailscale_ipv4", "tailscale_ipv6", "tailscale_backend_state"})
 CODE_DIRS = ("roles", "plugins")
 _CODE_DIGEST: dict[str, str] = {}
 
@@ -152,7 +167,8 @@ class LookupModule(LookupBase):
         if bad:
             raise AnsibleLookupError(f"converge_inputs: not a variable name prefix: {', '.join(bad)}")
         pattern = re.compile("^(?:" + "|".join(re.escape(p) for p in prefixes) + ")_")
-        names = sorted(name for name in variables if pattern.match(str(name)) and name not in RESULTS | RUN_MODES)
+        left_out = RESULTS | RUN_MODES | (frozenset() if self.get_option("tailnet") else TAILNET_FACTS)
+        names = sorted(name for name in variables if pattern.match(str(name)) and name not in left_out)
         facts = self._resolve(variables.get("ansible_facts", {})) or {}
         if not isinstance(facts, dict):
             facts = {}
@@ -162,7 +178,11 @@ class LookupModule(LookupBase):
         shape = {}
         for host in sorted((groups or {}).get("all", [])):
             host_vars = hostvars.get(host, {})
-            keys = ["group_names", "ansible_host", *sorted(str(key) for key in host_vars if where.match(str(key)))]
+            keys = [
+                "group_names",
+                "ansible_host",
+                *sorted(str(key) for key in host_vars if where.match(str(key)) and key not in left_out),
+            ]
             shape[host] = {key: self._resolve(host_vars[key]) if key in host_vars else None for key in keys}
         document = {
             "code": code_digest(collection_root()),

@@ -34,6 +34,7 @@ CASES = {
     "internal": {"_node_exporter_now": "{{ now() }}"},
     "swarm_wide": {"swarm_listen_address": "10.9.9.9"},
     "run_mode": {"swarm_skip_unchanged": False},
+    "joined": {"swarm_listen_address": "100.64.0.9", "tailscale_ipv4": "100.64.0.9"},
     "unresolvable": {"node_exporter_broken": "{{ no_such_variable }}"},
 }
 
@@ -42,6 +43,14 @@ PLAYBOOK = """
   gather_facts: false
   tasks:
 %s
+    - name: Before the tailnet (tailnet=false), not joined and joined
+      ansible.builtin.set_fact:
+        d_underlay: "{{ lookup('orcaqueen.swarm.converge_inputs', 'node_exporter', 'tailscale', tailnet=false) }}"
+    - name: The same host, joined
+      ansible.builtin.set_fact:
+        d_underlay_joined: >-
+          {{ lookup('orcaqueen.swarm.converge_inputs', 'node_exporter', 'tailscale', tailnet=false) }}
+      vars: {swarm_listen_address: 100.64.0.9, tailscale_ipv4: 100.64.0.9, tailscale_backend_state: Running}
     - name: With the vllm prefix too
       ansible.builtin.set_fact:
         d_with_vllm: "{{ lookup('orcaqueen.swarm.converge_inputs', 'node_exporter', 'vllm') }}"
@@ -96,8 +105,33 @@ def test_what_changes_the_digest(tmp_path: Path) -> None:
     assert d["other_prefix"] == d["plain"]
     assert d["run_mode"] == d["plain"]
     # Its own variables, the swarm-wide ones, a broken one, and a prefix it was given do.
-    for case in ("own_var", "templated_other", "swarm_wide", "unresolvable", "with_vllm"):
+    for case in ("own_var", "templated_other", "swarm_wide", "unresolvable", "with_vllm", "joined"):
         assert d[case] != d["plain"], case
+    # A role that runs before the tailnet leaves the join's facts out.
+    assert d["underlay_joined"] == d["underlay"]
+
+
+# The roles whose fast path leaves the tailnet facts out (tailnet=false) must not read them: a change of one
+# would not make them converge again.
+UNDERLAY_ROLES = ("common", "hardening", "headscale")
+# Read outside the fast path: headscale's keys.yml runs on every run and asks the other nodes' join state.
+OUTSIDE_THE_CONVERGE = {"roles/headscale/vars/main.yml", "roles/headscale/defaults/main.yml"}
+
+
+def test_roles_before_the_tailnet_read_no_tailnet_fact() -> None:
+    root = Path(__file__).resolve().parents[4]
+    for role in UNDERLAY_ROLES:
+        main = (root / "roles" / role / "tasks" / "main.yml").read_text()
+        assert "_component_check_tailnet: false" in main, role
+        for path in sorted((root / "roles" / role).rglob("*")):
+            rel = str(path.relative_to(root))
+            if path.is_file() and path.suffix in (".yml", ".j2", ".py", ".sh") and path.parent.name != "meta":
+                if rel in OUTSIDE_THE_CONVERGE:
+                    continue
+                text = path.read_text()
+                assert path.name == "keys.yml" or "_headscale_keys_needed" not in text, rel
+                for fact in ("swarm_listen_address", "tailscale_ipv4", "tailscale_ipv6", "tailscale_backend_state"):
+                    assert fact not in text, f"{rel} reads {fact}: drop _component_check_tailnet: false"
 
 
 def test_where_other_hosts_listen_counts(tmp_path: Path) -> None:
