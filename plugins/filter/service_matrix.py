@@ -66,6 +66,22 @@ def service_scrape_jobs(
         raise AnsibleFilterError(f"service_scrape_jobs: {exc}") from exc
 
 
+def service_tls_probes(
+    matrix: t.Any,
+    group_prefix: str = sm.DEFAULT_PLACEMENT_PREFIX,
+    node_groups: list[str] | None = None,
+    groups: t.Mapping[str, t.Sequence[str]] | None = None,
+) -> list[dict[str, t.Any]]:
+    """The TLS endpoints the blackbox exporter probes, one entry per service (with ``groups``: only deployed ones)."""
+    try:
+        probes = sm.tls_probes(sm.validate_matrix(matrix, _node_groups(node_groups)), group_prefix)
+        if groups is not None:
+            probes = [p for p in probes if groups.get(p["group"])]
+        return probes
+    except ValueError as exc:
+        raise AnsibleFilterError(f"service_tls_probes: {exc}") from exc
+
+
 def service_secrets(
     matrix: t.Any,
     delivery: str | None = None,
@@ -117,6 +133,7 @@ class FilterModule:
             "service_port": service_port,
             "service_placement": service_placement,
             "service_scrape_jobs": service_scrape_jobs,
+            "service_tls_probes": service_tls_probes,
             "service_secrets": service_secrets,
             "service_kv_read_paths": service_kv_read_paths,
             "service_vault_clients": service_vault_clients,

@@ -166,6 +166,8 @@ _SERVICE_MATRIX: tuple[Entry, ...] = (
         "tls": "yes",
         "from": ["client", "admin"],
         "description": "LiteLLM gateway",
+        # No role deploys it yet (the gateway issue): placed nowhere, so nothing probes or opens its port.
+        "enabled_by": {"var": "swarm_litellm_enabled", "default": False},
         "pki": True,
     },
     {
@@ -279,6 +281,16 @@ _SERVICE_MATRIX: tuple[Entry, ...] = (
         "pki": True,
         "scrape": {"job": "node", "auth": "basic", "secret": "web"},
         "secrets": [_web("node_exporter", "prometheus-node-exporter", ["node_exporter", "prometheus"])],
+    },
+    {
+        "service": "blackbox_exporter",
+        "groups": ["orchestrator"],
+        "ports": [_p(9115, "blackbox_exporter_port")],
+        "tls": "yes+auth",
+        # On loopback of the Prometheus host: nothing else connects.
+        "from": [],
+        "description": "Prometheus blackbox exporter (TLS probes of the matrix's endpoints)",
+        "secrets": [_web("blackbox_exporter", "prometheus-blackbox-exporter", ["blackbox_exporter", "prometheus"])],
     },
     {
         "service": "gpu_exporter",
@@ -639,6 +651,8 @@ def allowed_flows(
             for g in principal_groups(principal, entry, node_groups, prometheus_group):
                 if tags[g] not in src:
                     src.append(tags[g])
+        if not src:
+            continue  # reached by no one over the tailnet (a loopback service): no grant
         dst = [tags[g] for g in _expand_groups(entry["groups"], node_groups)]
         ip = [f"{p['proto']}:{p['port']}" for p in entry["ports"]]
         flows.append({"service": entry["service"], "src": src, "dst": dst, "ip": ip})
@@ -929,6 +943,33 @@ def scrape_jobs(
         job["ca"] = sc["ca"]
         jobs.append(job)
     return jobs
+
+
+def tls_probes(matrix: Matrix, group_prefix: str = DEFAULT_PLACEMENT_PREFIX) -> list[Entry]:
+    """The TLS endpoints the blackbox exporter probes (certificate expiry, ``probe_ssl_earliest_cert_expiry``).
+
+    One entry per service with TLS (``yes`` or ``yes+auth``): its placement group, its ports, the address variable
+    its hosts listen on and the CA its certificate comes from (``service``: the Vault PKI, as its scrape says;
+    else ``bootstrap``). Left out: ports only the service's own peers reach (``from: [self]``, cluster traffic
+    under the engine's own TLS) and services that reach nothing (``from: []``, the exporter itself).
+    """
+    if not isinstance(group_prefix, str) or not _VAR.match(group_prefix + "x"):
+        _fail(f"group_prefix must be an inventory group name prefix, got {group_prefix!r}")
+    probes = []
+    for e in matrix:
+        if e["tls"] not in ("yes", "yes+auth") or not e["from"] or e["from"] == ["self"]:
+            continue
+        sc = e["scrape"] or {}
+        probes.append(
+            {
+                "name": e["service"],
+                "group": group_prefix + e["service"],
+                "ports": [p["port"] for p in e["ports"]],
+                "address_var": sc.get("address_var", "swarm_listen_address"),
+                "ca": sc.get("ca", "bootstrap"),
+            }
+        )
+    return probes
 
 
 def scrape_secrets(matrix: Matrix, exclude_jobs: t.Sequence[str] = ()) -> list[Entry]:

@@ -32,6 +32,7 @@ PORTS = {
     "grafana_port": 3000,
     "node_exporter_port": 9100,
     "gpu_exporter_port": 9835,
+    "blackbox_exporter_port": 9115,
 }
 GROUPS = {
     "all": ["oracle", "starlord", "thanos", "sidekick"],
@@ -230,6 +231,28 @@ def test_service_scrape_jobs() -> None:
     }
 
 
+def test_service_tls_probes() -> None:
+    probes = {p["name"]: p for p in flt.service_tls_probes(MATRIX)}
+    # Every TLS endpoint someone reaches; not SSH, not the peers-only cluster ports, not the prober itself.
+    assert sorted(probes) == [
+        "alertmanager", "gpu_exporter", "grafana", "litellm", "node_exporter", "prometheus", "qdrant", "vault_api", "vllm"
+    ]
+    assert probes["vault_api"] == {
+        "name": "vault_api", "group": "service_vault_api", "ports": [8200], "address_var": "swarm_listen_address",
+        "ca": "bootstrap",
+    }
+    assert probes["qdrant"]["ports"] == [6333, 6334] and probes["qdrant"]["ca"] == "service"
+    assert probes["vllm"]["ca"] == "service"
+    # Only what is deployed somewhere.
+    only = flt.service_tls_probes(MATRIX, groups={"service_vllm": ["starlord"], "service_qdrant": []})
+    assert [p["name"] for p in only] == ["vllm"]
+
+
+def test_litellm_is_placed_nowhere_until_a_role_deploys_it() -> None:
+    assert flt.service_placement(MATRIX, GROUPS, {})["litellm"] == []
+    assert flt.service_placement(MATRIX, GROUPS, {"oracle": {"swarm_litellm_enabled": True}})["litellm"] == ["oracle"]
+
+
 def test_scrape_port_var_picks_the_port() -> None:
     entry = _entry(
         ports=[{"port": 1, "port_var": "a_port"}, {"port": 2, "port_var": "b_port"}], scrape={"port_var": "b_port"}
@@ -248,6 +271,7 @@ def test_service_secrets() -> None:
         "grafana_web": ("swarm/grafana/web", "password", "play"),
         "node_exporter_web": ("swarm/node_exporter/web", "password", "play"),
         "gpu_exporter_web": ("swarm/gpu_exporter/web", "password", "play"),
+        "blackbox_exporter_web": ("swarm/blackbox_exporter/web", "password", "play"),
     }
     agent = flt.service_secrets(MATRIX, delivery="agent")
     assert all(s["template"] and s["unit"] for s in agent)
