@@ -205,14 +205,14 @@ def test_grace_keeps_the_old_value_beside_the_new_until_its_end(bao: Bao, tmp_pa
     # The next rotation moves the window on: the value it replaces is the one kept now.
     second = run_module(bao, tmp_path, path="swarm/grace/key", key="value", generate=32, grace="1m")
     assert second.rc == 0, second.result
-    data2, _ = read(bao, "swarm/grace/key")
+    data2 = read(bao, "swarm/grace/key")[0]
     assert data2["value_previous"] == data["value"] and old not in data2.values()
     assert int(data2["value_previous_until"]) <= int(time.time()) + 60
 
     # Without a grace (a leaked key), the old value stops at once: no window is left in the secret.
     third = run_module(bao, tmp_path, path="swarm/grace/key", key="value", generate=32)
     assert third.rc == 0 and third.result["grace_until"] is None
-    data3, _ = read(bao, "swarm/grace/key")
+    data3 = read(bao, "swarm/grace/key")[0]
     assert set(data3) == {"value", "other"}
 
 

@@ -235,7 +235,8 @@ def test_service_tls_probes() -> None:
     probes = {p["name"]: p for p in flt.service_tls_probes(MATRIX)}
     # Every TLS endpoint someone reaches; not SSH, not the peers-only cluster ports, not the prober itself.
     assert sorted(probes) == [
-        "alertmanager", "gpu_exporter", "grafana", "litellm", "node_exporter", "prometheus", "qdrant", "vault_api", "vllm"
+        "alertmanager", "gpu_exporter", "grafana", "litellm", "node_exporter",
+        "prometheus", "qdrant", "vault_api", "vllm",
     ]
     assert probes["vault_api"] == {
         "name": "vault_api", "group": "service_vault_api", "ports": [8200], "address_var": "swarm_listen_address",
