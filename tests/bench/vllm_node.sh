@@ -8,7 +8,10 @@ model=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["model"]
 port=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$settings")
 listen=$(sed -n 's/^ *listen \([0-9.]*\):\([0-9]*\) ssl;/\1:\2/p' /etc/orcaqueen/vllm/proxy.conf | head -1)
 ca=/run/orcaqueen/secrets/vllm-proxy/ca_chain.pem
-auth="Authorization: Bearer $(cat /run/orcaqueen/secrets/vllm/api_key)"
+# The proxy checks the clients' key (the first line of the keys its agent renders); the model on loopback
+# takes the host's own loopback key.
+client="Authorization: $(head -n 1 /run/orcaqueen/secrets/vllm-proxy/client_keys | cut -d '"' -f 2)"
+loopback="Authorization: Bearer $(cat /etc/orcaqueen/vllm/loopback_key)"
 body="{\"model\": \"$model\", \"prompt\": \"the swarm\", \"max_tokens\": 8, \"temperature\": 0}"
 runs=${RUNS:-30}
 
@@ -19,9 +22,9 @@ cold=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN { printf "%.1f", a - b }')
 
 # One warm-up request each, then the median of $runs.
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-direct() { curl -fsS -o /dev/null -w '%{time_total}\n' -H "$auth" -H 'Content-Type: application/json' -d "$body" \
+direct() { curl -fsS -o /dev/null -w '%{time_total}\n' -H "$loopback" -H 'Content-Type: application/json' -d "$body" \
   "http://127.0.0.1:$port/v1/completions"; }
-proxied() { curl -fsS -o /dev/null -w '%{time_total}\n' --cacert "$ca" -H "$auth" -H 'Content-Type: application/json' \
+proxied() { curl -fsS -o /dev/null -w '%{time_total}\n' --cacert "$ca" -H "$client" -H 'Content-Type: application/json' \
   -d "$body" "https://$listen/$model/v1/completions"; }
 direct >/dev/null
 proxied >/dev/null
