@@ -15,6 +15,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -103,3 +105,89 @@ def test_panel_metrics_for_the_swarm_check() -> None:
         "vLLM: Time to first token p50 / p95",
     ]
     assert not {"rate", "sum", "le", "instance", "idle", "time"} & set(found["metrics"])
+
+
+# --- the dashboards' types: tsc --strict against @grafana/schema --------------------------------------
+# No Grafana server can be had on these machines (docs/testing.md), so the shape Grafana expects is
+# checked with Grafana's own published types: each dashboard becomes `const d: Dashboard = <json>` and
+# TypeScript's compiler checks it strictly (wrong types, and keys the schema does not know, are errors).
+# The versions are locked with their hashes in tests/dashboards/package-lock.json; `npm ci` installs them
+# into .cache/ (the registry configured for npm on the machine).
+TYPECHECK = Path(__file__).resolve().parents[1] / "dashboards"
+CACHE = Path(__file__).resolve().parents[2] / ".cache" / "dashboards-typecheck"
+
+
+def _typecheck_project() -> Path:
+    npm = shutil.which("npm")
+    assert npm, "npm is needed to type-check the dashboards (Node.js 18 or later); install it and run again"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    lock = (TYPECHECK / "package-lock.json").read_bytes()
+    stamp = CACHE / "node_modules" / ".orcaqueen-lock"
+    if not stamp.is_file() or stamp.read_bytes() != lock:
+        for name in ("package.json", "package-lock.json"):
+            shutil.copyfile(TYPECHECK / name, CACHE / name)
+        run = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
+            cwd=CACHE, capture_output=True, text=True, timeout=600, check=False,
+        )
+        assert run.returncode == 0, f"npm ci failed:\n{run.stdout}\n{run.stderr}"
+        stamp.write_bytes(lock)
+    return CACHE
+
+
+def _tsc(project: Path, sources: dict[str, dict[str, Any]], workdir: Path) -> dict[str, list[str]]:
+    """Type-check each dashboard as a TypeScript module; the errors per source name."""
+    for name, data in sources.items():
+        text = json.dumps(data, indent=1)
+        (workdir / f"{name}.ts").write_text(
+            f"import type {{ Dashboard }} from '@grafana/schema';\nexport const dashboard: Dashboard = {text};\n",
+            encoding="utf-8",
+        )
+    (workdir / "tsconfig.json").write_text(json.dumps({
+        "compilerOptions": {
+            "strict": True, "noEmit": True, "target": "ES2022", "module": "ESNext",
+            "moduleResolution": "bundler", "typeRoots": [], "baseUrl": ".",
+            "paths": {"@grafana/schema": [str(project / "node_modules" / "@grafana" / "schema")]},
+        },
+        "include": [f"{name}.ts" for name in sources],
+    }), encoding="utf-8")
+    run = subprocess.run(
+        [shutil.which("node") or "node", str(project / "node_modules" / "typescript" / "bin" / "tsc"),
+         "-p", str(workdir / "tsconfig.json"), "--pretty", "false"],
+        cwd=workdir, capture_output=True, text=True, timeout=300, check=False,
+    )
+    errors: dict[str, list[str]] = {name: [] for name in sources}
+    for line in run.stdout.splitlines():
+        match = re.match(r"^(?:.*/)?([^/(]+)\.ts\(\d+,\d+\): error ", line)
+        if match and match.group(1) in errors:
+            errors[match.group(1)].append(line)
+        elif line.strip():
+            errors.setdefault("(tsc)", []).append(line)
+    assert run.returncode in (0, 2), f"tsc did not run:\n{run.stdout}\n{run.stderr}"
+    assert (run.returncode == 0) == (not any(errors.values())), f"tsc exit {run.returncode}:\n{run.stdout}"
+    return errors
+
+
+@pytest.fixture(scope="module")
+def typecheck(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
+    project = _typecheck_project()
+    sources = {path.stem.replace("-", "_"): _load(path) for path in DASHBOARDS}
+    # The same check must fail on a dashboard with a wrong type and an unknown key: proof that it can.
+    broken = json.loads(json.dumps(_load(DASHBOARDS[0])))
+    broken["refresh"] = 5
+    broken["panels"][0]["titel"] = broken["panels"][0].pop("title", "x")
+    sources["broken_on_purpose"] = broken
+    return _tsc(project, sources, tmp_path_factory.mktemp("dashboards-ts"))
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_dashboard_types_against_grafana_schema(path: Path, typecheck: dict[str, list[str]]) -> None:
+    errors = typecheck[path.stem.replace("-", "_")]
+    assert not errors, f"{path.name} does not type-check against @grafana/schema:\n" + "\n".join(errors)
+    assert not typecheck.get("(tsc)"), "\n".join(typecheck["(tsc)"])
+
+
+def test_dashboard_typecheck_fails_on_a_broken_dashboard(typecheck: dict[str, list[str]]) -> None:
+    errors = "\n".join(typecheck["broken_on_purpose"])
+    assert "TS2322" in errors, errors  # refresh: number where the schema says string
+    assert '"titel"' in errors and "TS2353" in errors, errors  # a key Grafana's schema does not know
