@@ -23,6 +23,7 @@ import datetime
 import ipaddress
 import json
 import os
+import secrets
 import ssl
 import subprocess
 import sys
@@ -134,7 +135,7 @@ def grafana(tmp_path: Path) -> Iterator[Stand]:
     tls_dir.mkdir()
     crt, key = _certificate(tls_dir)
     store = tmp_path / "grafana-admin-password"
-    store.write_text("the-password-grafana-was-created-with")
+    store.write_text(secrets.token_urlsafe(24))  # the password Grafana was created with
     cli = tmp_path / "fake_grafana_cli.py"
     cli.write_text(FAKE_CLI)
     handler = type("Handler", (_Grafana,), {"store": store, "logins": []})
@@ -207,7 +208,7 @@ def converge_checks(
 
 
 def test_the_password_in_vault_becomes_the_live_one(grafana: Stand, tmp_path: Path) -> None:
-    rotated = "rotated-in-vault-Zq8w3LmT5vX2"
+    rotated = secrets.token_urlsafe(24)  # made per run, never a fixed secret
     first = converge_checks(grafana, tmp_path, rotated)
     output = first.stdout + first.stderr
     assert first.returncode == 0, output[-4000:]
@@ -228,8 +229,10 @@ def test_the_password_in_vault_becomes_the_live_one(grafana: Stand, tmp_path: Pa
 
 
 def test_a_reset_that_does_not_take_fails_the_checks(grafana: Stand, tmp_path: Path) -> None:
-    run = converge_checks(grafana, tmp_path, "another-rotation-Kp4n7Rb2Yt9", fail=True)
+    created = grafana.store.read_text()
+    rotated = secrets.token_urlsafe(24)
+    run = converge_checks(grafana, tmp_path, rotated, fail=True)
     output = run.stdout + run.stderr
     assert run.returncode != 0, "the checks passed although Grafana still refuses the password from Vault"
-    assert grafana.store.read_text() == "the-password-grafana-was-created-with"
-    assert "another-rotation-Kp4n7Rb2Yt9" not in output, "the password appears in the run's output"
+    assert grafana.store.read_text() == created
+    assert rotated not in output, "the password appears in the run's output"
