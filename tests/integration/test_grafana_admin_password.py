@@ -19,8 +19,6 @@ output) when it does not, and a failed run when the reset does not take.
 from __future__ import annotations
 
 import base64
-import datetime
-import ipaddress
 import json
 import os
 import secrets
@@ -34,6 +32,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support import self_signed_ca
 
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
@@ -55,36 +54,6 @@ with open(store, "w") as out:
     out.write(password)
 print("Admin password changed successfully \\u2714")
 """
-
-
-def _certificate(tmp: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 that is its own CA (the role's ca.crt)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "grafana stand-in")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .sign(key, hashes.SHA256())
-    )
-    crt, pem = tmp / "ca.crt", tmp / "server.key"
-    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    pem.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return crt, pem
 
 
 class _Grafana(BaseHTTPRequestHandler):
@@ -133,7 +102,7 @@ class Stand:
 def grafana(tmp_path: Path) -> Iterator[Stand]:
     tls_dir = tmp_path / "tls"
     tls_dir.mkdir()
-    crt, key = _certificate(tls_dir)
+    crt, key = self_signed_ca(tls_dir, "grafana stand-in", ip="127.0.0.1")
     store = tmp_path / "grafana-admin-password"
     store.write_text(secrets.token_urlsafe(24))  # the password Grafana was created with
     cli = tmp_path / "fake_grafana_cli.py"

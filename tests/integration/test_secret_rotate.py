@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 from support import COLLECTIONS_ROOT as COLLECTIONS
-from support import Bao, free_port, start_bao, stop_bao
+from support import Bao, free_port, self_signed_ca, start_bao, stop_bao
 
 hvac = pytest.importorskip("hvac")
 
@@ -374,29 +374,7 @@ def test_tls_without_ca_fails_clearly(tls_bao: Bao, tmp_path: Path) -> None:
 
 
 def test_tls_with_wrong_ca_fails_clearly(tls_bao: Bao, tmp_path: Path) -> None:
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "wrong test CA")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    wrong = tmp_path / "wrong-ca.pem"
-    wrong.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    wrong, _ = self_signed_ca(tmp_path, "wrong test CA")
     run = run_module(tls_bao, tmp_path, path="swarm/tls/other", key="value", generate=32, ca_cert=str(wrong))
     assert run.result.get("failed") is True and run.result["error_kind"] == "tls"
     assert str(wrong) in run.result["msg"]
