@@ -374,7 +374,7 @@ def test_tls_without_ca_fails_clearly(tls_bao: Bao, tmp_path: Path) -> None:
 
 
 def test_tls_with_wrong_ca_fails_clearly(tls_bao: Bao, tmp_path: Path) -> None:
-    wrong, _ = self_signed_ca(tmp_path, "wrong test CA")
+    wrong = self_signed_ca(tmp_path, "wrong test CA")[0]
     run = run_module(tls_bao, tmp_path, path="swarm/tls/other", key="value", generate=32, ca_cert=str(wrong))
     assert run.result.get("failed") is True and run.result["error_kind"] == "tls"
     assert str(wrong) in run.result["msg"]
