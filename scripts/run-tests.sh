@@ -192,11 +192,12 @@ run_lane() {
 
 # Stages in the parallel lane (ORCAQUEEN_TEST_LANES=2, the default): the harness first (Docker,
 # the images, the binaries: mostly downloads and image builds, while the main lane runs the
-# static stages), then the `tailscale` and `swarm` scenarios (swarm is the longest), beside
-# everything else (the two lanes take about as long as each other on the 2-core machine). Much of
+# static stages), then the `vault-ha`, `tailscale` and `swarm` scenarios (swarm is the longest), beside
+# everything else (the two lanes take about as long as each other on the 2-core machine: in CI at
+# a11ed81 the main lane took 2,004 s with vault-ha, the second 1,780 s without). Much of
 # a scenario's time is spent waiting (services starting, health gates, timers), so two lanes share
 # the 2 cores well (docs/testing.md). ORCAQUEEN_TEST_LANES=1 runs every stage in order.
-parallel_stages="${PARALLEL_STAGES:-harness molecule-swarm molecule-tailscale}"
+parallel_stages="${PARALLEL_STAGES:-harness molecule-vault-ha molecule-swarm molecule-tailscale}"
 lanes="${ORCAQUEEN_TEST_LANES:-2}"
 logs=$(mktemp -d /tmp/orcaqueen-tests.XXXXXX)
 suite_start=$(date +%s)
