@@ -134,6 +134,12 @@ def _backup_recipient_is_a_private_key(inv: dict[str, Any]) -> None:
     _vars(inv)["vault_backup_age_recipients"] = ["AGE-SECRET-KEY-1" + "Q" * 58]
 
 
+def _release_for_another_machine(inv: dict[str, Any]) -> None:
+    # A release per machine architecture that has no build for this host's (x86_64) machine.
+    _vars(inv)["vault_archive_src"] = {"aarch64": "/nonexistent/bao-arm64.tar.gz"}
+    _vars(inv)["vault_archive_sha256"] = {"aarch64": "0" * 64}
+
+
 CASES: dict[str, tuple[Callable[[dict[str, Any]], None], list[str]]] = {
     # id: (mutation, words the error message must contain)
     "even-number-of-servers": (_two_servers, ["odd number", "vault group 'orchestrator' has 2 host(s)"]),
@@ -146,6 +152,10 @@ CASES: dict[str, tuple[Callable[[dict[str, Any]], None], list[str]]] = {
         ["vault_backup_age_recipients", "vault_backup_enabled: false"],
     ),
     "backup-recipient-is-a-private-key": (_backup_recipient_is_a_private_key, ["PUBLIC keys", "AGE-SECRET-K..."]),
+    "release-for-another-machine": (
+        _release_for_another_machine,
+        ["vault_archive_src has no entry for x86_64", "entries: aarch64"],
+    ),
 }
 
 

@@ -7,6 +7,8 @@
   names the Vault path of the service matrix (a path moved in the matrix moves the message), and never shows a
   password that is too short.
 - ``install_preflight``: an archive install without its checksum fails with the variable to set.
+- ``release_preflight``: a source and sha256 given per machine architecture serve the host's machine; a mapping
+  without the host's machine fails before anything changes, naming the machine and the entries there are.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -27,11 +30,14 @@ from support import REPO_ROOT
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 
 
-def _run(tmp_path: Path, entry_point: str, name: str, extra: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+def _run(
+    tmp_path: Path, entry_point: str, name: str, extra: dict[str, Any], facts: bool = False
+) -> subprocess.CompletedProcess[str]:
     play = [
         {
             "hosts": "localhost",
-            "gather_facts": False,
+            "gather_facts": facts,
+            "gather_subset": ["min"],
             "tasks": [
                 {
                     "name": "Entry point",
@@ -100,3 +106,40 @@ def test_archive_install_without_checksum_is_refused(tmp_path: Path) -> None:
     assert run.returncode != 0 and "node_exporter_archive_sha256 (64 lower-case hex digits" in run.stdout
     settings["node_exporter_archive_sha256"] = "a" * 64
     assert _run(tmp_path, "install_preflight", "node_exporter", settings).returncode == 0
+
+
+def _release(src: Any, sha256: Any) -> dict[str, Any]:
+    return {
+        "vault_agent_install_dir": "/opt/vault-agent",
+        "vault_agent_version": "2.4.1",
+        "vault_agent_binary_src": src,
+        "vault_agent_binary_sha256": sha256,
+        "_component_install_dir": "{{ vault_agent_install_dir }}",
+        "_component_version": "{{ vault_agent_version }}",
+        "_component_src": "{{ vault_agent_binary_src }}",
+        "_component_src_var": "vault_agent_binary_src",
+        "_component_sha256": "{{ vault_agent_binary_sha256 }}",
+        "_component_sha256_var": "vault_agent_binary_sha256",
+    }
+
+
+def test_release_per_machine_serves_this_host(tmp_path: Path) -> None:
+    here, other = platform.machine(), "riscv64"
+    settings = _release(
+        {here: "/srv/bao-here.tar.gz", other: "/srv/bao-other.tar.gz"}, {here: "b" * 64, other: "c" * 64}
+    )
+    run = _run(tmp_path, "release_preflight", "vault_agent", settings, facts=True)
+    assert run.returncode == 0, run.stdout[-3000:]
+
+
+def test_release_per_machine_without_this_host_is_refused(tmp_path: Path) -> None:
+    settings = _release({"riscv64": "/srv/bao-other.tar.gz"}, {"riscv64": "c" * 64})
+    run = _run(tmp_path, "release_preflight", "vault_agent", settings, facts=True)
+    assert run.returncode != 0
+    assert f"vault_agent_binary_src has no entry for {platform.machine()} (entries: riscv64)" in run.stdout
+
+
+def test_release_without_checksum_names_the_variable(tmp_path: Path) -> None:
+    run = _run(tmp_path, "release_preflight", "vault_agent", _release("/srv/bao", ""), facts=True)
+    assert run.returncode != 0
+    assert "vault_agent_binary_sha256 64 lower-case hex digits" in run.stdout
